@@ -1,0 +1,163 @@
+/*
+ * System routes: index, liveness, readiness, Prometheus metrics, the
+ * OpenAPI document and the Swagger UI served from the binary.
+ */
+#include "api/api.h"
+#include "core/assets.h"
+#include "core/config.h"
+#include "store/store.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <dirent.h>
+
+static int64_t started_at;
+
+static void index_(struct armor_req *r) {
+  json_t *d = json_object();
+  json_object_set_new(d, "name", json_string("armor"));
+  json_object_set_new(d, "version", json_string(ARMOR_VERSION));
+  json_t *authors = json_array();
+  json_array_append_new(authors, json_string("The Armor authors"));
+  json_object_set_new(d, "authors", authors);
+  json_object_set_new(d, "license", json_string("AGPL-3.0-or-later"));
+  armor_reply_ok(r, 200, "Armor authentication server", d);
+}
+
+static void health(struct armor_req *r) {
+  static const char body[] = "{\"success\":true,\"message\":\"ok\",\"data\":{\"status\":\"ok\"}}";
+  armor_reply_raw(r, 200, "application/json", body, sizeof body - 1);
+}
+
+static void ready(struct armor_req *r) {
+  if (armor_store_ping() != ARMOR_OK) {
+    armor_reply_header(r, "Retry-After", "1");
+    armor_reply_error(r, 503, "UNAVAILABLE", "Database unreachable", NULL);
+    return;
+  }
+  json_t *d = json_object();
+  json_object_set_new(d, "status", json_string("ready"));
+  json_object_set_new(d, "database", json_string(armor_store_kind() == ARMOR_DB_POSTGRES ? "postgres" : "sqlite"));
+  armor_reply_ok(r, 200, "ready", d);
+}
+
+static void process_metrics(struct armor_buf *b) {
+  long pages = 0, rss = 0;
+  FILE *f = fopen("/proc/self/statm", "r");
+  if (f) {
+    if (fscanf(f, "%ld %ld", &pages, &rss) != 2) rss = 0;
+    fclose(f);
+  }
+  long ps = sysconf(_SC_PAGESIZE);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+               (double)ru.ru_stime.tv_usec / 1e6;
+  int fds = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    while (readdir(d)) fds++;
+    closedir(d);
+    fds -= 2;
+  }
+  armor_buf_printf(b,
+                   "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+                   "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %ld\n"
+                   "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+                   "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %ld\n"
+                   "# HELP process_cpu_seconds_total Total user and system CPU time in seconds.\n"
+                   "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.3f\n"
+                   "# HELP process_open_fds Number of open file descriptors.\n"
+                   "# TYPE process_open_fds gauge\nprocess_open_fds %d\n"
+                   "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"
+                   "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %lld\n"
+                   "# HELP armor_build_info Build information.\n"
+                   "# TYPE armor_build_info gauge\narmor_build_info{version=\"%s\"} 1\n",
+                   rss * ps, pages * ps, cpu, fds, (long long)started_at, ARMOR_VERSION);
+}
+
+/* Other modules append their counters through this hook list. */
+#define MAX_METRIC_HOOKS 16
+static void (*hooks[MAX_METRIC_HOOKS])(struct armor_buf *);
+static int nhooks;
+void armor_metrics_register(void (*fn)(struct armor_buf *)) {
+  if (nhooks < MAX_METRIC_HOOKS) hooks[nhooks++] = fn;
+}
+
+static void metrics(struct armor_req *r) {
+  struct armor_buf b;
+  armor_buf_init(&b, 8 << 20);
+  armor_http_metrics(&b);
+  process_metrics(&b);
+  for (int i = 0; i < nhooks; i++) hooks[i](&b);
+  armor_reply_raw(r, 200, "text/plain; version=0.0.4; charset=utf-8", b.data ? b.data : "", b.len);
+  armor_buf_free(&b);
+}
+
+static void openapi(struct armor_req *r) {
+  size_t n;
+  const char *t = armor_openapi_text(&n);
+  armor_reply_raw(r, 200, "application/json", t, n);
+}
+
+static const char docs_html[] =
+  "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Armor API</title>"
+  "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\"><link rel=\"icon\" href=\"/docs/favicon-32x32.png\"></head>"
+  "<body><div id=\"swagger-ui\"></div><script src=\"/docs/swagger-ui-bundle.js\"></script>"
+  "<script src=\"/docs/swagger-ui-standalone-preset.js\"></script><script src=\"/docs/init.js\"></script></body></html>\n";
+static const char docs_init[] =
+  "window.onload = function () { window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui',"
+  " deepLinking: true, presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],"
+  " layout: 'StandaloneLayout' }); };\n";
+
+static const char *mime_of(const char *name) {
+  const char *dot = strrchr(name, '.');
+  if (!dot) return "application/octet-stream";
+  if (!strcmp(dot, ".js")) return "text/javascript; charset=utf-8";
+  if (!strcmp(dot, ".css")) return "text/css; charset=utf-8";
+  if (!strcmp(dot, ".html")) return "text/html; charset=utf-8";
+  if (!strcmp(dot, ".png")) return "image/png";
+  if (!strcmp(dot, ".svg")) return "image/svg+xml";
+  if (!strcmp(dot, ".json")) return "application/json";
+  return "application/octet-stream";
+}
+
+static void docs(struct armor_req *r) {
+  const char *rest = armor_req_param(r, "*");
+  armor_reply_header(r, "Cache-Control", "public, max-age=3600");
+  armor_reply_header(r, "X-Frame-Options", "DENY");
+  if (!rest || !*rest || !strcmp(rest, "index.html")) {
+    armor_reply_header(r, "Content-Security-Policy",
+                       "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+    armor_reply_raw(r, 200, "text/html; charset=utf-8", docs_html, sizeof docs_html - 1);
+    return;
+  }
+  if (!strcmp(rest, "init.js")) {
+    armor_reply_raw(r, 200, "text/javascript; charset=utf-8", docs_init, sizeof docs_init - 1);
+    return;
+  }
+  const struct armor_asset *a = strchr(rest, '/') ? NULL : armor_asset_find("swagger", rest);
+  if (!a) {
+    armor_reply_error(r, 404, "NOT_FOUND", "No such file", NULL);
+    return;
+  }
+  armor_reply_raw(r, 200, mime_of(rest), a->start, (size_t)(a->end - a->start));
+}
+
+static void docs_redirect(struct armor_req *r) { armor_reply_redirect(r, 301, "/docs/"); }
+
+void armor_system_init(void) { started_at = armor_time(); }
+
+const struct armor_route armor_routes_system[] = {
+  {"GET", "/", index_, ROUTE_PUBLIC, NULL, 0},
+  {"GET", "/health", health, ROUTE_PUBLIC, NULL, 0},
+  {"GET", "/ready", ready, ROUTE_PUBLIC, NULL, 0},
+  {"GET", "/metrics", metrics, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+  {"GET", "/openapi.json", openapi, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+  {"GET", "/docs", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN, NULL, 0},
+  {"GET", "/docs/*", docs, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN | ROUTE_PREFIX, NULL, 0},
+  {"GET", "/swagger-ui.html", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+  {NULL, NULL, NULL, 0, NULL, 0},
+};

@@ -1,0 +1,353 @@
+/*
+ * Allocation wrappers, logging, the request arena and small helpers.
+ * Must never log request data as a format string.
+ */
+#include "core/armor.h"
+#include "core/assets.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *armor_rc_name(int rc) {
+  switch (rc) {
+  case ARMOR_OK: return "OK";
+  case ARMOR_INVALID: return "INVALID";
+  case ARMOR_NOT_FOUND: return "NOT_FOUND";
+  case ARMOR_CONFLICT: return "CONFLICT";
+  case ARMOR_DENIED: return "DENIED";
+  case ARMOR_UNAUTHORIZED: return "UNAUTHORIZED";
+  case ARMOR_DB: return "DB";
+  case ARMOR_BUSY: return "BUSY";
+  case ARMOR_LIMITED: return "LIMITED";
+  case ARMOR_EXPIRED: return "EXPIRED";
+  default: return "INTERNAL";
+  }
+}
+
+/* ---------------------------------------------------------------- alloc */
+
+static void oom(void) {
+  static const char msg[] = "armor: out of memory\n";
+  ssize_t w = write(2, msg, sizeof msg - 1);
+  (void)w;
+  abort();
+}
+
+void *armor_malloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) oom();
+  return p;
+}
+
+void *armor_calloc(size_t n, size_t size) {
+  void *p = calloc(n ? n : 1, size ? size : 1);
+  if (!p) oom();
+  return p;
+}
+
+void *armor_realloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) oom();
+  return q;
+}
+
+char *armor_strdup(const char *s) {
+  if (!s) return NULL;
+  char *p = strdup(s);
+  if (!p) oom();
+  return p;
+}
+
+char *armor_strndup(const char *s, size_t n) {
+  char *p = strndup(s, n);
+  if (!p) oom();
+  return p;
+}
+
+void armor_free(void *p) { free(p); }
+
+void armor_free_secret(void *p, size_t n) {
+  if (!p) return;
+  sodium_memzero(p, n);
+  free(p);
+}
+
+void armor_free_secret_str(char *s) {
+  if (s) armor_free_secret(s, strlen(s));
+}
+
+void armor_alloc_init(void) { json_set_alloc_funcs(armor_malloc, armor_free); }
+
+/* ---------------------------------------------------------------- logging */
+
+int armor_log_level = ARMOR_LOG_INFO;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+int armor_log_level_parse(const char *s) {
+  if (!s) return -1;
+  if (!strcmp(s, "error")) return ARMOR_LOG_ERR;
+  if (!strcmp(s, "warning") || !strcmp(s, "warn")) return ARMOR_LOG_WARNING;
+  if (!strcmp(s, "info")) return ARMOR_LOG_INFO;
+  if (!strcmp(s, "debug")) return ARMOR_LOG_DEBUG;
+  return -1;
+}
+
+void armor_log_line(const char *line, size_t len) {
+  /* One write per line keeps lines whole across threads. */
+  ssize_t w = write(2, line, len);
+  (void)w;
+}
+
+void armor_log(int level, const char *fmt, ...) {
+  if (level > armor_log_level) return;
+  char buf[2048];
+  char ts[32];
+  armor_time_rfc3339(armor_time(), ts);
+  const char *lv = level <= ARMOR_LOG_ERR ? "error" : level == ARMOR_LOG_WARNING ? "warn" : level == ARMOR_LOG_INFO ? "info" : "debug";
+  int n = snprintf(buf, sizeof buf, "%s %s ", ts, lv);
+  if (n < 0) return;
+  va_list ap;
+  va_start(ap, fmt);
+  int m = vsnprintf(buf + n, sizeof buf - (size_t)n - 1, fmt, ap);
+  va_end(ap);
+  if (m < 0) return;
+  size_t len = (size_t)n + (size_t)m;
+  if (len > sizeof buf - 2) len = sizeof buf - 2;
+  /* Control characters from any source are neutralised so a line stays one line. */
+  for (size_t i = (size_t)n; i < len; i++)
+    if ((unsigned char)buf[i] < 0x20) buf[i] = ' ';
+  buf[len++] = '\n';
+  pthread_mutex_lock(&log_lock);
+  armor_log_line(buf, len);
+  pthread_mutex_unlock(&log_lock);
+}
+
+/* ---------------------------------------------------------------- arena */
+
+struct arena_chunk {
+  struct arena_chunk *next;
+  size_t used, size;
+  _Alignas(16) unsigned char data[];
+};
+
+struct armor_arena {
+  struct arena_chunk *head;
+};
+
+#define ARENA_CHUNK 4096
+
+struct armor_arena *armor_arena_new(void) { return armor_calloc(1, sizeof(struct armor_arena)); }
+
+void armor_arena_free(struct armor_arena *a) {
+  if (!a) return;
+  struct arena_chunk *c = a->head;
+  while (c) {
+    struct arena_chunk *n = c->next;
+    free(c);
+    c = n;
+  }
+  free(a);
+}
+
+void *armor_arena_alloc(struct armor_arena *a, size_t n) {
+  n = (n + 15) & ~(size_t)15;
+  struct arena_chunk *c = a->head;
+  if (!c || c->size - c->used < n) {
+    size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+    c = armor_malloc(sizeof *c + size);
+    c->size = size;
+    c->used = 0;
+    c->next = a->head;
+    a->head = c;
+  }
+  void *p = c->data + c->used;
+  c->used += n;
+  return p;
+}
+
+char *armor_arena_strndup(struct armor_arena *a, const char *s, size_t n) {
+  char *p = armor_arena_alloc(a, n + 1);
+  memcpy(p, s, n);
+  p[n] = 0;
+  return p;
+}
+
+char *armor_arena_strdup(struct armor_arena *a, const char *s) {
+  if (!s) return NULL;
+  return armor_arena_strndup(a, s, strlen(s));
+}
+
+char *armor_arena_printf(struct armor_arena *a, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return armor_arena_strdup(a, "");
+  char *p = armor_arena_alloc(a, (size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(p, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  return p;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+int64_t armor_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t armor_now_us(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t armor_time(void) { return (int64_t)time(NULL); }
+
+void armor_time_rfc3339(int64_t t, char out[32]) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+void armor_uuid_new(char out[37]) {
+  unsigned char b[16];
+  randombytes_buf(b, sizeof b);
+  b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);
+  b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);
+  static const char hx[] = "0123456789abcdef";
+  int j = 0;
+  for (int i = 0; i < 16; i++) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out[j++] = '-';
+    out[j++] = hx[b[i] >> 4];
+    out[j++] = hx[b[i] & 15];
+  }
+  out[j] = 0;
+}
+
+bool armor_uuid_valid(const char *s) {
+  if (!s || strlen(s) != 36) return false;
+  for (int i = 0; i < 36; i++) {
+    if (i == 8 || i == 13 || i == 18 || i == 23) {
+      if (s[i] != '-') return false;
+    } else if (!isxdigit((unsigned char)s[i])) {
+      return false;
+    }
+  }
+  return true;
+}
+
+void armor_hex(const unsigned char *in, size_t n, char *out) {
+  static const char hx[] = "0123456789abcdef";
+  for (size_t i = 0; i < n; i++) {
+    out[2 * i] = hx[in[i] >> 4];
+    out[2 * i + 1] = hx[in[i] & 15];
+  }
+  out[2 * n] = 0;
+}
+
+void armor_random_b64url(size_t nbytes, char *out, size_t outlen) {
+  unsigned char buf[128];
+  if (nbytes > sizeof buf) nbytes = sizeof buf;
+  randombytes_buf(buf, nbytes);
+  sodium_bin2base64(out, outlen, buf, nbytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  sodium_memzero(buf, sizeof buf);
+}
+
+void armor_sha256_hex(const void *data, size_t n, char out[65]) {
+  unsigned char d[32];
+  SHA256(data, n, d);
+  armor_hex(d, 32, out);
+}
+
+bool armor_str_eq_ct(const char *a, const char *b) {
+  if (!a || !b) return false;
+  size_t la = strlen(a), lb = strlen(b);
+  /* Compare digests so that the time does not depend on where strings differ. */
+  unsigned char da[32], db[32];
+  SHA256((const unsigned char *)a, la, da);
+  SHA256((const unsigned char *)b, lb, db);
+  return sodium_memcmp(da, db, 32) == 0 && la == lb;
+}
+
+bool armor_fmt(char *buf, size_t size, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(buf, size, fmt, ap);
+  va_end(ap);
+  return n >= 0 && (size_t)n < size;
+}
+
+bool armor_parse_int(const char *s, long long min, long long max, long long *out) {
+  if (!s || !*s) return false;
+  errno = 0;
+  char *end = NULL;
+  long long v = strtoll(s, &end, 10);
+  if (errno || !end || *end || v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+bool armor_streq_ci(const char *a, const char *b) { return a && b && strcasecmp(a, b) == 0; }
+
+void armor_buf_init(struct armor_buf *b, size_t max) {
+  b->data = NULL;
+  b->len = b->cap = 0;
+  b->max = max;
+}
+
+bool armor_buf_append(struct armor_buf *b, const void *p, size_t n) {
+  if (b->len + n + 1 > b->max) return false;
+  if (b->len + n + 1 > b->cap) {
+    size_t c = b->cap ? b->cap * 2 : 256;
+    while (c < b->len + n + 1) c *= 2;
+    if (c > b->max) c = b->max;
+    b->data = armor_realloc(b->data, c);
+    b->cap = c;
+  }
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = 0;
+  return true;
+}
+
+bool armor_buf_printf(struct armor_buf *b, const char *fmt, ...) {
+  char tmp[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+  va_end(ap);
+  if (n < 0) return false;
+  if ((size_t)n < sizeof tmp) return armor_buf_append(b, tmp, (size_t)n);
+  char *big = armor_malloc((size_t)n + 1);
+  va_start(ap, fmt);
+  vsnprintf(big, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  bool ok = armor_buf_append(b, big, (size_t)n);
+  free(big);
+  return ok;
+}
+
+void armor_buf_free(struct armor_buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->cap = 0;
+}
+
+const struct armor_asset *armor_asset_find(const char *kind, const char *name) {
+  for (const struct armor_asset *a = armor_assets; a->kind; a++)
+    if (!strcmp(a->kind, kind) && !strcmp(a->name, name)) return a;
+  return NULL;
+}

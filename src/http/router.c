@@ -1,0 +1,131 @@
+/*
+ * Route matching. Patterns are literal segments, "{name}" captures (one
+ * segment, never empty) and a trailing "*" for ROUTE_PREFIX routes.
+ */
+#include "http/router.h"
+
+#include <string.h>
+
+static size_t nroutes;
+static const struct armor_route **flat;
+static size_t *prefix_len;
+
+size_t armor_routes_count(void) {
+  if (!flat) armor_router_init();
+  return nroutes;
+}
+
+const struct armor_route *armor_routes_at(size_t i) {
+  if (!flat) armor_router_init();
+  return i < nroutes ? flat[i] : NULL;
+}
+
+void armor_router_init(void) {
+  if (flat) return;
+  size_t n = 0;
+  for (size_t t = 0; armor_route_tables[t]; t++)
+    for (const struct armor_route *r = armor_route_tables[t]; r->method; r++) n++;
+  const struct armor_route **f = armor_calloc(n + 1, sizeof *f);
+  size_t *pl = armor_calloc(n + 1, sizeof *pl);
+  size_t i = 0;
+  for (size_t t = 0; armor_route_tables[t]; t++)
+    for (const struct armor_route *r = armor_route_tables[t]; r->method; r++) {
+      f[i] = r;
+      const char *b = strchr(r->pattern, '{');
+      const char *s = strchr(r->pattern, '*');
+      size_t l = strlen(r->pattern);
+      if (b && (size_t)(b - r->pattern) < l) l = (size_t)(b - r->pattern);
+      if (s && (size_t)(s - r->pattern) < l) l = (size_t)(s - r->pattern);
+      pl[i] = l;
+      i++;
+    }
+  prefix_len = pl;
+  nroutes = n;
+  flat = f;
+}
+
+/* Matches one pattern; fills params on success. */
+static bool match_one(struct armor_arena *arena, const struct armor_route *rt, const char *path, struct armor_kv *params,
+                      int *nparams) {
+  const char *p = rt->pattern, *s = path;
+  int np = 0;
+  while (*p && *s) {
+    if (*p == '{') {
+      const char *pe = strchr(p, '}');
+      if (!pe) return false;
+      const char *se = strchr(s, '/');
+      size_t sl = se ? (size_t)(se - s) : strlen(s);
+      if (sl == 0 || np >= ARMOR_MAX_PARAMS) return false;
+      if (params) {
+        params[np].name = armor_arena_strndup(arena, p + 1, (size_t)(pe - p - 1));
+        params[np].value = armor_arena_strndup(arena, s, sl);
+      }
+      np++;
+      p = pe + 1;
+      s += sl;
+      continue;
+    }
+    if (*p == '*' && (rt->flags & ROUTE_PREFIX)) {
+      if (params && np < ARMOR_MAX_PARAMS) {
+        params[np].name = "*";
+        params[np].value = armor_arena_strdup(arena, s);
+        np++;
+      }
+      *nparams = np;
+      return true;
+    }
+    if (*p != *s) return false;
+    p++;
+    s++;
+  }
+  if (*p == '*' && !*s && (rt->flags & ROUTE_PREFIX)) {
+    if (params && np < ARMOR_MAX_PARAMS) {
+      params[np].name = "*";
+      params[np].value = "";
+      np++;
+    }
+    *nparams = np;
+    return true;
+  }
+  if (*p || *s) return false;
+  *nparams = np;
+  return true;
+}
+
+int armor_router_match(struct armor_arena *arena, const char *method, const char *path, const struct armor_route **out,
+                       size_t *index, struct armor_kv *params, int *nparams, char *allow, size_t allowlen) {
+  if (!flat) armor_router_init();
+  bool head = !strcmp(method, "HEAD");
+  size_t alen = 0;
+  if (allowlen) allow[0] = 0;
+  bool path_matched = false;
+  for (size_t i = 0; i < nroutes; i++) {
+    const struct armor_route *rt = flat[i];
+    if (strncmp(path, rt->pattern, prefix_len[i])) continue;
+    int np = 0;
+    bool same_method = !strcmp(rt->method, method) || (head && !strcmp(rt->method, "GET"));
+    if (!match_one(arena, rt, path, same_method ? params : NULL, &np)) continue;
+    if (same_method) {
+      *out = rt;
+      *index = i;
+      *nparams = np;
+      return 200;
+    }
+    path_matched = true;
+    /* Collect distinct methods for Allow. */
+    size_t ml = strlen(rt->method);
+    bool seen = false;
+    for (const char *q = allow; q && (q = strstr(q, rt->method)); q += ml)
+      if ((q == allow || q[-1] == ' ') && (q[ml] == ',' || q[ml] == 0)) seen = true;
+    if (!seen && alen + ml + 3 < allowlen) {
+      if (alen) {
+        memcpy(allow + alen, ", ", 2);
+        alen += 2;
+      }
+      memcpy(allow + alen, rt->method, ml);
+      alen += ml;
+      allow[alen] = 0;
+    }
+  }
+  return path_matched ? 405 : 404;
+}

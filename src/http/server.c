@@ -1,0 +1,634 @@
+/*
+ * libmicrohttpd integration: connection lifecycle, limits, body collection,
+ * dispatch through the router, the slow-work pool (suspend/resume), access
+ * log and request metrics. Knows nothing of business rules.
+ *
+ * Answers are queued only after the request was fully received (the second
+ * call of the access handler for a request without a body) so that
+ * libmicrohttpd keeps the connection alive.
+ */
+#include "http/http.h"
+#include "http/router.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_HEADER_BYTES (16 * 1024)
+#define MAX_JSON_DEPTH 32
+#define MAX_KV 64
+
+static struct MHD_Daemon *daemon_;
+static struct armor_http_opts opts;
+static armor_authenticator_fn authenticator;
+static atomic_int inflight;
+static atomic_ullong reqid_counter;
+static char reqid_prefix[9];
+
+void armor_http_set_authenticator(armor_authenticator_fn fn) { authenticator = fn; }
+int armor_http_inflight(void) { return atomic_load(&inflight); }
+
+enum ctx_state { ST_NEW, ST_BODY, ST_ASYNC, ST_DONE };
+
+struct ctx {
+  struct armor_req req;
+  struct MHD_Connection *conn;
+  enum ctx_state state;
+  atomic_int async_done;
+  struct armor_buf body;
+  size_t max_body;
+  int early_status; /* set when the request is refused before dispatch */
+  size_t route_index;
+  int64_t start_us;
+  char allow[128];
+  bool match405;
+};
+
+/* ================================================================ metrics */
+
+static const int status_list[] = {200, 201, 204, 301, 302, 303, 304, 307, 400, 401, 403, 404, 405, 409,
+                                  413, 415, 422, 429, 431, 500, 502, 503, 0};
+#define NSTATUS (sizeof status_list / sizeof status_list[0])
+static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+#define NBUCKET (sizeof bucket_le / sizeof bucket_le[0])
+
+struct metric_cell {
+  atomic_ullong count;
+  atomic_ullong sum_us;
+  atomic_ullong buckets[NBUCKET];
+};
+
+static struct metric_cell *metrics; /* [(nroutes+1) * NSTATUS] */
+static size_t metric_routes;
+
+static size_t status_index(int status) {
+  for (size_t i = 0; i + 1 < NSTATUS; i++)
+    if (status_list[i] == status) return i;
+  return NSTATUS - 1;
+}
+
+static void metrics_record(size_t route, int status, int64_t us) {
+  if (!metrics) return;
+  if (route > metric_routes) route = metric_routes;
+  struct metric_cell *c = &metrics[route * NSTATUS + status_index(status)];
+  atomic_fetch_add_explicit(&c->count, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&c->sum_us, (unsigned long long)us, memory_order_relaxed);
+  double s = (double)us / 1e6;
+  for (size_t b = 0; b < NBUCKET; b++)
+    if (s <= bucket_le[b]) {
+      atomic_fetch_add_explicit(&c->buckets[b], 1, memory_order_relaxed);
+      break;
+    }
+}
+
+void armor_http_metrics(struct armor_buf *b) {
+  armor_buf_printf(b, "# HELP armor_http_requests_total HTTP requests by route and status.\n"
+                      "# TYPE armor_http_requests_total counter\n");
+  for (size_t r = 0; metrics && r <= metric_routes; r++) {
+    const struct armor_route *rt = r < metric_routes ? armor_routes_at(r) : NULL;
+    for (size_t s = 0; s < NSTATUS; s++) {
+      struct metric_cell *c = &metrics[r * NSTATUS + s];
+      unsigned long long n = atomic_load(&c->count);
+      if (!n) continue;
+      char st[8];
+      if (status_list[s]) armor_fmt(st, sizeof st, "%d", status_list[s]);
+      else armor_fmt(st, sizeof st, "other");
+      armor_buf_printf(b, "armor_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
+                       rt ? rt->method : "", rt ? rt->pattern : "unmatched", st, n);
+    }
+  }
+  armor_buf_printf(b, "# HELP armor_http_request_duration_seconds Request latency by route and status.\n"
+                      "# TYPE armor_http_request_duration_seconds histogram\n");
+  for (size_t r = 0; metrics && r <= metric_routes; r++) {
+    const struct armor_route *rt = r < metric_routes ? armor_routes_at(r) : NULL;
+    for (size_t s = 0; s < NSTATUS; s++) {
+      struct metric_cell *c = &metrics[r * NSTATUS + s];
+      unsigned long long n = atomic_load(&c->count);
+      if (!n) continue;
+      char st[8];
+      if (status_list[s]) armor_fmt(st, sizeof st, "%d", status_list[s]);
+      else armor_fmt(st, sizeof st, "other");
+      char lbl[300];
+      armor_fmt(lbl, sizeof lbl, "method=\"%s\",route=\"%s\",status=\"%s\"", rt ? rt->method : "",
+                rt ? rt->pattern : "unmatched", st);
+      unsigned long long cum = 0;
+      for (size_t k = 0; k < NBUCKET; k++) {
+        cum += atomic_load(&c->buckets[k]);
+        armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", lbl, bucket_le[k], cum);
+      }
+      armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl, n);
+      armor_buf_printf(b, "armor_http_request_duration_seconds_sum{%s} %.6f\n", lbl, (double)atomic_load(&c->sum_us) / 1e6);
+      armor_buf_printf(b, "armor_http_request_duration_seconds_count{%s} %llu\n", lbl, n);
+    }
+  }
+  armor_buf_printf(b, "# HELP armor_http_inflight Requests in flight.\n# TYPE armor_http_inflight gauge\narmor_http_inflight %d\n",
+                   armor_http_inflight());
+}
+
+/* ================================================================ worker pool */
+
+struct job {
+  void (*fn)(void *);
+  void *arg;
+};
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_cond = PTHREAD_COND_INITIALIZER;
+static struct job *jobs;
+static size_t jobs_cap, jobs_head, jobs_len;
+static pthread_t *pool_threads;
+static int pool_n;
+static bool pool_stop;
+
+static void *pool_main(void *arg) {
+  (void)arg;
+  for (;;) {
+    pthread_mutex_lock(&pool_lock);
+    while (!jobs_len && !pool_stop) pthread_cond_wait(&pool_cond, &pool_lock);
+    if (!jobs_len && pool_stop) {
+      pthread_mutex_unlock(&pool_lock);
+      return NULL;
+    }
+    struct job j = jobs[jobs_head];
+    jobs_head = (jobs_head + 1) % jobs_cap;
+    jobs_len--;
+    pthread_mutex_unlock(&pool_lock);
+    j.fn(j.arg);
+  }
+}
+
+bool armor_workers_submit(void (*fn)(void *), void *arg) {
+  pthread_mutex_lock(&pool_lock);
+  if (!jobs || jobs_len >= jobs_cap || pool_stop) {
+    pthread_mutex_unlock(&pool_lock);
+    return false;
+  }
+  jobs[(jobs_head + jobs_len) % jobs_cap] = (struct job){fn, arg};
+  jobs_len++;
+  pthread_cond_signal(&pool_cond);
+  pthread_mutex_unlock(&pool_lock);
+  return true;
+}
+
+static void pool_start(int n, int cap) {
+  jobs_cap = (size_t)(cap > 0 ? cap : 64);
+  jobs = armor_calloc(jobs_cap, sizeof *jobs);
+  pool_n = n > 0 ? n : 1;
+  pool_threads = armor_calloc((size_t)pool_n, sizeof *pool_threads);
+  for (int i = 0; i < pool_n; i++) pthread_create(&pool_threads[i], NULL, pool_main, NULL);
+}
+
+static void pool_join(void) {
+  pthread_mutex_lock(&pool_lock);
+  pool_stop = true;
+  pthread_cond_broadcast(&pool_cond);
+  pthread_mutex_unlock(&pool_lock);
+  for (int i = 0; i < pool_n; i++) pthread_join(pool_threads[i], NULL);
+  armor_free(pool_threads);
+  armor_free(jobs);
+  jobs = NULL;
+}
+
+/* ================================================================ request setup */
+
+struct kv_collect {
+  struct armor_req *r;
+  struct armor_kv *kv;
+  int n;
+  size_t bytes;
+};
+
+static enum MHD_Result collect_kv(void *cls, enum MHD_ValueKind kind, const char *key, const char *value) {
+  (void)kind;
+  struct kv_collect *c = cls;
+  c->bytes += strlen(key) + (value ? strlen(value) : 0) + 4;
+  if (c->n >= MAX_KV) return MHD_NO;
+  c->kv[c->n].name = key; /* MHD keeps these alive for the request's life */
+  c->kv[c->n].value = value ? value : "";
+  c->n++;
+  return MHD_YES;
+}
+
+static bool sane_request_id(const char *s) {
+  size_t n = 0;
+  for (; s[n]; n++)
+    if (!(isalnum((unsigned char)s[n]) || s[n] == '-' || s[n] == '_' || s[n] == '.')) return false;
+  return n >= 1 && n <= 64;
+}
+
+static void set_client_ip(struct ctx *c) {
+  const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  c->req.client_ip[0] = 0;
+  if (!ci || !ci->client_addr) return;
+  const struct sockaddr *sa = ci->client_addr;
+  if (sa->sa_family == AF_INET)
+    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->req.client_ip, sizeof c->req.client_ip);
+  else if (sa->sa_family == AF_INET6)
+    inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->req.client_ip, sizeof c->req.client_ip);
+}
+
+/* ================================================================ response */
+
+static enum MHD_Result send_reply(struct ctx *c) {
+  struct armor_req *r = &c->req;
+  if (!r->replied) armor_reply_error(r, 500, "INTERNAL", "Internal error", NULL);
+  struct MHD_Response *resp;
+  if (r->resp_body) {
+    resp = MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE);
+    r->resp_body = NULL;
+  } else {
+    resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+  }
+  if (!resp) return MHD_NO;
+  if (r->content_type) MHD_add_response_header(resp, "Content-Type", r->content_type);
+  MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
+  bool raw = r->route && (r->route->flags & ROUTE_RAW);
+  bool have_cc = false;
+  for (int i = 0; i < r->nresp_headers; i++) {
+    MHD_add_response_header(resp, r->resp_headers[i].name, r->resp_headers[i].value);
+    if (armor_streq_ci(r->resp_headers[i].name, "Cache-Control")) have_cc = true;
+  }
+  if (!raw && !have_cc) MHD_add_response_header(resp, "Cache-Control", "no-store");
+  if (r->tls) MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+  enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)r->status, resp);
+  MHD_destroy_response(resp);
+  c->state = ST_DONE;
+  return ret;
+}
+
+/* ================================================================ body checks */
+
+static bool ctype_is(const char *ct, const char *want) {
+  if (!ct) return false;
+  size_t n = strlen(want);
+  while (*ct == ' ') ct++;
+  return !strncasecmp(ct, want, n) && (ct[n] == 0 || ct[n] == ';' || ct[n] == ' ');
+}
+
+/* Depth of JSON nesting, ignoring brackets inside strings. Pre-check before jansson. */
+static int json_depth(const char *s, size_t n) {
+  int depth = 0, max = 0;
+  bool in_str = false;
+  for (size_t i = 0; i < n; i++) {
+    char ch = s[i];
+    if (in_str) {
+      if (ch == '\\') i++;
+      else if (ch == '"') in_str = false;
+    } else if (ch == '"') {
+      in_str = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > max) max = depth;
+    } else if (ch == ']' || ch == '}') {
+      depth--;
+    }
+  }
+  return max;
+}
+
+static int hexval(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/* Decodes application/x-www-form-urlencoded in place semantics into arena copies. */
+static char *form_decode(struct armor_arena *a, const char *s, size_t n) {
+  char *out = armor_arena_alloc(a, n + 1);
+  size_t j = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (s[i] == '+') out[j++] = ' ';
+    else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
+      out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
+      i += 2;
+    } else out[j++] = s[i];
+  }
+  out[j] = 0;
+  return out;
+}
+
+static bool parse_form(struct armor_req *r) {
+  r->form = armor_arena_alloc(r->arena, sizeof(struct armor_kv) * MAX_KV);
+  r->nform = 0;
+  const char *p = r->body, *end = r->body + r->body_len;
+  while (p < end) {
+    const char *amp = memchr(p, '&', (size_t)(end - p));
+    if (!amp) amp = end;
+    if (amp > p) {
+      if (r->nform >= MAX_KV) return false;
+      const char *eq = memchr(p, '=', (size_t)(amp - p));
+      const char *ke = eq ? eq : amp;
+      /* Refuse NUL bytes in keys/values after decoding by checking lengths. */
+      char *k = form_decode(r->arena, p, (size_t)(ke - p));
+      char *v = eq ? form_decode(r->arena, eq + 1, (size_t)(amp - eq - 1)) : armor_arena_strdup(r->arena, "");
+      r->form[r->nform].name = k;
+      r->form[r->nform].value = v;
+      r->nform++;
+    }
+    p = amp + 1;
+  }
+  return true;
+}
+
+/* Validates and parses the body per route flags; replies and returns false when refused. */
+static bool prepare_body(struct ctx *c) {
+  struct armor_req *r = &c->req;
+  const struct armor_route *rt = r->route;
+  const char *ct = armor_req_header(r, "Content-Type");
+  bool oauth = (rt->flags & ROUTE_RAW) != 0;
+  if (rt->flags & ROUTE_FORM) {
+    if (r->body_len == 0 && !ct) {
+      r->form = NULL;
+      r->nform = 0;
+      return true;
+    }
+    if (!ctype_is(ct, "application/x-www-form-urlencoded")) {
+      if (oauth) armor_reply_oauth_error(r, 400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+      else armor_reply_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/x-www-form-urlencoded", NULL);
+      return false;
+    }
+    if (!parse_form(r)) {
+      if (oauth) armor_reply_oauth_error(r, 400, "invalid_request", "Too many form parameters");
+      else armor_reply_error(r, 400, "BAD_REQUEST", "Too many form parameters", NULL);
+      return false;
+    }
+    return true;
+  }
+  if (!(rt->flags & (ROUTE_JSON | ROUTE_OPTJSON))) return true;
+  if (r->body_len == 0) {
+    if (rt->flags & ROUTE_OPTJSON) return true;
+    armor_reply_error(r, 400, "BAD_REQUEST", "A JSON body is required", NULL);
+    return false;
+  }
+  if (!ctype_is(ct, "application/json")) {
+    armor_reply_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json", NULL);
+    return false;
+  }
+  if (json_depth(r->body, r->body_len) > MAX_JSON_DEPTH) {
+    armor_reply_error(r, 400, "BAD_REQUEST", "JSON nesting is too deep", NULL);
+    return false;
+  }
+  json_error_t err;
+  json_t *j = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+  if (!j) {
+    json_t *d = json_object();
+    json_object_set_new(d, "line", json_integer(err.line));
+    json_object_set_new(d, "column", json_integer(err.column));
+    json_object_set_new(d, "reason", json_string(err.text));
+    armor_reply_error(r, 400, "BAD_REQUEST", "Malformed JSON body", d);
+    return false;
+  }
+  if (!json_is_object(j)) {
+    json_decref(j);
+    armor_reply_error(r, 400, "BAD_REQUEST", "The JSON body must be an object", NULL);
+    return false;
+  }
+  r->json = j;
+  return true;
+}
+
+/* ================================================================ dispatch */
+
+static void run_async(void *arg) {
+  struct ctx *c = arg;
+  c->req.route->handler(&c->req);
+  atomic_store(&c->async_done, 1);
+  MHD_resume_connection(c->conn);
+}
+
+static enum MHD_Result dispatch(struct ctx *c) {
+  struct armor_req *r = &c->req;
+  if (c->early_status) {
+    switch (c->early_status) {
+    case 413: armor_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body is too large", NULL); break;
+    case 431: armor_reply_error(r, 431, "BAD_REQUEST", "Request headers are too large", NULL); break;
+    case 405: {
+      armor_reply_header(r, "Allow", c->allow);
+      armor_reply_error(r, 405, "METHOD_NOT_ALLOWED", "Method not allowed", NULL);
+      break;
+    }
+    default: armor_reply_error(r, 404, "NOT_FOUND", "No such route", NULL); break;
+    }
+    return send_reply(c);
+  }
+  r->body = c->body.data ? c->body.data : "";
+  r->body_len = c->body.len;
+  if (!prepare_body(c)) return send_reply(c);
+  if (r->route->flags & ROUTE_AUTH) {
+    if (!authenticator) {
+      armor_reply_error(r, 401, "UNAUTHORIZED", "Authentication required", NULL);
+      return send_reply(c);
+    }
+    if (!authenticator(r)) {
+      if (!r->replied) armor_reply_error(r, 401, "UNAUTHORIZED", "Authentication required", NULL);
+      return send_reply(c);
+    }
+    if (r->route->perm && !armor_require_perm_or_reply(r, r->route->perm)) return send_reply(c);
+  }
+  if (r->route->flags & ROUTE_SLOW) {
+    c->state = ST_ASYNC;
+    MHD_suspend_connection(c->conn);
+    if (!armor_workers_submit(run_async, c)) {
+      MHD_resume_connection(c->conn);
+      armor_reply_header(r, "Retry-After", "1");
+      armor_reply_error(r, 503, "UNAVAILABLE", "Server is busy; retry shortly", NULL);
+      atomic_store(&c->async_done, 1);
+    }
+    return MHD_YES;
+  }
+  r->route->handler(r);
+  return send_reply(c);
+}
+
+static void new_request_id(struct armor_req *r) {
+  const char *given = armor_req_header(r, "X-Request-Id");
+  if (given && sane_request_id(given)) {
+    armor_fmt(r->request_id, sizeof r->request_id, "%s", given);
+    return;
+  }
+  unsigned long long n = atomic_fetch_add_explicit(&reqid_counter, 1, memory_order_relaxed);
+  armor_fmt(r->request_id, sizeof r->request_id, "%s%012llx", reqid_prefix, n);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
+  (void)cls;
+  (void)version;
+  struct ctx *c = *con_cls;
+  if (!c) {
+    c = armor_calloc(1, sizeof *c);
+    *con_cls = c;
+    atomic_fetch_add(&inflight, 1);
+    c->conn = conn;
+    c->start_us = armor_now_us();
+    c->route_index = (size_t)-1;
+    struct armor_req *r = &c->req;
+    r->arena = armor_arena_new();
+    r->method = method;
+    r->path = url;
+    r->status = 0;
+    const union MHD_ConnectionInfo *tls = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_PROTOCOL);
+    r->tls = opts.tls_cert_pem && tls;
+    struct kv_collect hc = {r, armor_arena_alloc(r->arena, sizeof(struct armor_kv) * MAX_KV), 0, 0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, collect_kv, &hc);
+    r->headers = hc.kv;
+    r->nheaders = hc.n;
+    struct kv_collect qc = {r, armor_arena_alloc(r->arena, sizeof(struct armor_kv) * MAX_KV), 0, 0};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, collect_kv, &qc);
+    r->query = qc.kv;
+    r->nquery = qc.n;
+    new_request_id(r);
+    set_client_ip(c);
+    armor_buf_init(&c->body, opts.max_body);
+    if (hc.bytes > MAX_HEADER_BYTES || hc.n >= MAX_KV) {
+      c->early_status = 431;
+    } else {
+      int m = armor_router_match(r->arena, method, url, &r->route, &c->route_index, r->params, &r->nparams, c->allow,
+                                 sizeof c->allow);
+      if (m != 200) {
+        c->early_status = m;
+        r->route = NULL;
+      } else {
+        c->max_body = r->route->max_body ? r->route->max_body : opts.max_body;
+        c->body.max = c->max_body + 1;
+        const char *cl = armor_req_header(r, "Content-Length");
+        long long n;
+        if (cl && armor_parse_int(cl, 0, (long long)1 << 50, &n) && (size_t)n > c->max_body) {
+          /* Refuse at once without reading the body; the connection then closes. */
+          c->early_status = 413;
+          return dispatch(c);
+        }
+      }
+    }
+    c->state = ST_BODY;
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    if (!c->early_status && !armor_buf_append(&c->body, upload_data, *upload_data_size)) c->early_status = 413;
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (c->state == ST_ASYNC) {
+    if (!atomic_load(&c->async_done)) return MHD_YES;
+    return send_reply(c);
+  }
+  if (c->state == ST_DONE) return MHD_YES;
+  return dispatch(c);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+  (void)cls;
+  (void)conn;
+  struct ctx *c = *con_cls;
+  if (!c) return;
+  struct armor_req *r = &c->req;
+  int64_t us = armor_now_us() - c->start_us;
+  int status = r->replied ? r->status : 499;
+  metrics_record(c->route_index == (size_t)-1 ? metric_routes : c->route_index, status, us);
+  if (opts.access_log && !(r->route && (r->route->flags & ROUTE_NOLOG))) {
+    char line[768];
+    /* The path is printed with %.*s after sanitising: request data is never a format string. */
+    char path[256];
+    size_t j = 0;
+    for (const char *p = r->path; p && *p && j < sizeof path - 1; p++)
+      path[j++] = ((unsigned char)*p < 0x20 || *p == '"' || (unsigned char)*p == 0x7f) ? '?' : *p;
+    path[j] = 0;
+    char ts[32];
+    armor_time_rfc3339(armor_time(), ts);
+    int n = snprintf(line, sizeof line, "%s access %s \"%s %s\" %d %.3fms id=%s%s\n", ts, r->client_ip, r->method, path,
+                     status, (double)us / 1000.0, r->request_id,
+                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
+    if (n > 0) armor_log_line(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+  }
+  if (r->json) json_decref(r->json);
+  armor_free(r->resp_body);
+  armor_buf_free(&c->body);
+  armor_arena_free(r->arena);
+  armor_free(c);
+  *con_cls = NULL;
+  atomic_fetch_sub(&inflight, 1);
+}
+
+/* MHD's own errors (e.g. malformed request lines) go to our log, not stderr. */
+static void mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char buf[512];
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  size_t n = strlen(buf);
+  while (n && buf[n - 1] == '\n') buf[--n] = 0;
+  armor_debug("http: %s", buf);
+}
+
+int armor_http_start(const struct armor_http_opts *o) {
+  opts = *o;
+  armor_router_init();
+  metric_routes = armor_routes_count();
+  metrics = armor_calloc((metric_routes + 1) * NSTATUS, sizeof *metrics);
+  unsigned char rb[4];
+  randombytes_buf(rb, sizeof rb);
+  armor_hex(rb, sizeof rb, reqid_prefix);
+  pool_start(opts.workers, opts.queue);
+
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof ss);
+  socklen_t sl;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  const char *host = !strcmp(opts.host, "localhost") ? "127.0.0.1" : opts.host;
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+  if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)opts.port);
+    sl = sizeof *s4;
+  } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)opts.port);
+    sl = sizeof *s6;
+    flags |= MHD_USE_IPv6;
+  } else {
+    armor_err("cannot parse listen address %s", opts.host);
+    return -1;
+  }
+  (void)sl;
+  if (opts.tls_cert_pem) flags |= MHD_USE_TLS;
+  struct MHD_OptionItem tlsopts[] = {
+    {opts.tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opts.tls_cert_pem},
+    {opts.tls_key_pem ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)opts.tls_key_pem},
+    {MHD_OPTION_END, 0, NULL},
+  };
+  daemon_ = MHD_start_daemon(flags, (uint16_t)opts.port, NULL, NULL, on_request, NULL,
+                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts.threads > 0 ? opts.threads : 1),
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts.max_connections,
+                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts.conn_timeout,
+                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(opts.max_connections / 2 > 0 ? opts.max_connections / 2 : 1),
+                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
+                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+                             MHD_OPTION_ARRAY, opts.tls_cert_pem ? tlsopts : &tlsopts[2],
+                             MHD_OPTION_END);
+  if (!daemon_) {
+    armor_err("cannot listen on %s:%d (address in use, not available, or bad TLS material)", opts.host, opts.port);
+    pool_join();
+    return -1;
+  }
+  return 0;
+}
+
+void armor_http_stop(int grace_ms) {
+  if (!daemon_) return;
+  MHD_quiesce_daemon(daemon_);
+  int64_t deadline = armor_now_ms() + grace_ms;
+  while (armor_http_inflight() > 0 && armor_now_ms() < deadline) usleep(10000);
+  MHD_stop_daemon(daemon_);
+  daemon_ = NULL;
+  pool_join();
+}
