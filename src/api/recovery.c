@@ -1,0 +1,8 @@
+/*
+ * Routes of the recovery module (placeholder table until the module lands).
+ */
+#include "app/services.h"
+
+const struct armor_route armor_routes_recovery[] = {
+  {NULL, NULL, NULL, 0, NULL, 0},
+};
