@@ -248,7 +248,7 @@ static void reissue(struct armor_req *r) {
   begin(r);
   static const char *const known[] = {"refresh_token", NULL};
   const char *rt;
-  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "refresh_token", true, 1, 256, &rt)) return;
+  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "refresh_token", true, 1, 8192, &rt)) return;
   json_t *data;
   int retry = 0;
   int rc = armor_sessions_refresh(rt, r->client_ip, &data, &retry);
