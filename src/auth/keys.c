@@ -280,7 +280,7 @@ static int load_locked(void) {
   struct armor_stmt *st = armor_db_query(db,
                                          "SELECT kid, alg, public_jwk, private_jwk, created_at, active, not_after "
                                          "FROM signing_keys WHERE active = 1 OR not_after > $1 "
-                                         "ORDER BY created_at DESC, kid",
+                                         "ORDER BY active DESC, created_at DESC, kid",
                                          "i", now);
   if (!st) return ARMOR_DB;
   struct row *rows = NULL;
