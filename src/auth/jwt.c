@@ -39,9 +39,19 @@ const char *armor_tokens_issuer(void) {
 
 /* ---------------------------------------------------------------- cache */
 
+/*
+ * Cached claims are shared read-only between threads. Their lifetime is
+ * tracked by our own atomic count (jansson's reference count is not meant
+ * for sharing across threads), and callers get a deep copy.
+ */
+struct cclaims {
+  atomic_int refs;
+  json_t *claims;
+};
+
 struct centry {
   unsigned char h[32];
-  json_t *claims; /* immutable once cached; NULL: empty slot */
+  struct cclaims *c; /* NULL: empty slot */
 };
 
 static struct centry cache[CACHE_SIZE];
@@ -54,6 +64,13 @@ static void cache_init(void) {
   for (int i = 0; i < CACHE_STRIPES; i++) pthread_mutex_init(&stripes[i], NULL);
 }
 
+static void cclaims_put(struct cclaims *c) {
+  if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+    json_decref(c->claims);
+    armor_free(c);
+  }
+}
+
 static size_t slot_of(const unsigned char h[32]) {
   uint64_t v;
   memcpy(&v, h, sizeof v);
@@ -61,27 +78,30 @@ static size_t slot_of(const unsigned char h[32]) {
 }
 
 /* The cached claims with a reference taken, or NULL. */
-static json_t *cache_get(const unsigned char h[32]) {
+static struct cclaims *cache_get(const unsigned char h[32]) {
   size_t i = slot_of(h);
   pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
-  json_t *c = NULL;
+  struct cclaims *c = NULL;
   pthread_mutex_lock(m);
-  if (cache[i].claims && !memcmp(cache[i].h, h, 32)) c = json_incref(cache[i].claims);
+  if (cache[i].c && !memcmp(cache[i].h, h, 32)) {
+    c = cache[i].c;
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  }
   pthread_mutex_unlock(m);
   return c;
 }
 
-/* Stores claims (a reference is taken). */
-static void cache_put(const unsigned char h[32], json_t *claims) {
+/* Stores c (the cache takes its own reference). */
+static void cache_put(const unsigned char h[32], struct cclaims *c) {
   size_t i = slot_of(h);
   pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
-  json_incref(claims);
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
   pthread_mutex_lock(m);
-  json_t *old = cache[i].claims;
+  struct cclaims *old = cache[i].c;
   memcpy(cache[i].h, h, 32);
-  cache[i].claims = claims;
+  cache[i].c = c;
   pthread_mutex_unlock(m);
-  json_decref(old);
+  cclaims_put(old);
 }
 
 void armor_jwt_cache_clear(void) {
@@ -89,10 +109,10 @@ void armor_jwt_cache_clear(void) {
   for (size_t i = 0; i < CACHE_SIZE; i++) {
     pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
     pthread_mutex_lock(m);
-    json_t *old = cache[i].claims;
-    cache[i].claims = NULL;
+    struct cclaims *old = cache[i].c;
+    cache[i].c = NULL;
     pthread_mutex_unlock(m);
-    json_decref(old);
+    cclaims_put(old);
   }
 }
 
@@ -160,7 +180,7 @@ static bool num_claim(json_t *claims, const char *name, bool required, int64_t *
 }
 
 /* The checks that run on every call, cached or not. */
-static int check_claims(json_t *claims, const char *aud) {
+static int check_claims(json_t *claims, const char *aud, unsigned flags) {
   const char *iss = json_string_value(json_object_get(claims, "iss"));
   if (!iss || strcmp(iss, armor_tokens_issuer())) return ARMOR_UNAUTHORIZED;
   if (aud) {
@@ -184,11 +204,11 @@ static int check_claims(json_t *claims, const char *aud) {
       !num_claim(claims, "iat", false, &iat))
     return ARMOR_UNAUTHORIZED;
   if (nbf > now + LEEWAY || iat > now + LEEWAY) return ARMOR_UNAUTHORIZED;
-  if (now >= exp) return ARMOR_EXPIRED;
+  if (now >= exp && !(flags & ARMOR_JWT_ALLOW_EXPIRED)) return ARMOR_EXPIRED;
   json_t *sid = json_object_get(claims, "sid");
   if (sid) {
     if (!json_is_string(sid)) return ARMOR_UNAUTHORIZED;
-    if (armor_session_is_revoked(json_string_value(sid))) {
+    if (!(flags & ARMOR_JWT_IGNORE_REVOKED) && armor_session_is_revoked(json_string_value(sid))) {
       atomic_fetch_add(&armor_tokens_m.verify_revoked, 1);
       return ARMOR_UNAUTHORIZED;
     }
@@ -239,6 +259,10 @@ static int count(int rc) {
 }
 
 int armor_jwt_verify(const char *token, const char *aud, json_t **claims_out) {
+  return armor_jwt_verify_ex(token, aud, 0, claims_out);
+}
+
+int armor_jwt_verify_ex(const char *token, const char *aud, unsigned flags, json_t **claims_out) {
   if (claims_out) *claims_out = NULL;
   if (!token) return count(ARMOR_UNAUTHORIZED);
   size_t len = strnlen(token, MAX_TOKEN_LEN + 1);
@@ -246,21 +270,25 @@ int armor_jwt_verify(const char *token, const char *aud, json_t **claims_out) {
   pthread_once(&cache_once, cache_init);
   unsigned char h[32];
   bool cacheable = len <= CACHE_MAX_TOKEN;
-  json_t *claims = NULL;
+  struct cclaims *cc = NULL;
   if (cacheable) {
     crypto_generichash(h, sizeof h, (const unsigned char *)token, len, cache_key, sizeof cache_key);
-    claims = cache_get(h);
+    cc = cache_get(h);
   }
-  if (claims) atomic_fetch_add(&armor_tokens_m.cache_hits, 1);
+  if (cc) atomic_fetch_add(&armor_tokens_m.cache_hits, 1);
   else {
     atomic_fetch_add(&armor_tokens_m.cache_misses, 1);
-    claims = verify_signature(token, len);
+    json_t *claims = verify_signature(token, len);
     if (!claims) return count(ARMOR_UNAUTHORIZED);
-    if (cacheable) cache_put(h, claims);
+    cc = armor_malloc(sizeof *cc);
+    atomic_init(&cc->refs, 1);
+    cc->claims = claims;
+    if (cacheable) cache_put(h, cc);
   }
-  int rc = check_claims(claims, aud);
-  if (rc == ARMOR_OK && claims_out) *claims_out = json_deep_copy(claims);
-  json_decref(claims);
+  /* Only reads of the shared claims from here on. */
+  int rc = check_claims(cc->claims, aud, flags);
+  if (rc == ARMOR_OK && claims_out) *claims_out = json_deep_copy(cc->claims);
+  cclaims_put(cc);
   return count(rc);
 }
 

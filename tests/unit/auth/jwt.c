@@ -380,6 +380,8 @@ static void test_expired(void **state) {
   json_t *c = claims_new(-10);
   char *t = armor_jwt_sign(c, "JWT", NULL);
   assert_int_equal(armor_jwt_verify(t, ARMOR_API_AUDIENCE, NULL), ARMOR_EXPIRED);
+  assert_int_equal(armor_jwt_verify_ex(t, ARMOR_API_AUDIENCE, ARMOR_JWT_ALLOW_EXPIRED, NULL), ARMOR_OK);
+  assert_int_equal(armor_jwt_verify_ex(t, "other", ARMOR_JWT_ALLOW_EXPIRED, NULL), ARMOR_UNAUTHORIZED);
   armor_free(t);
   /* No exp at all: refused. */
   json_object_del(c, "exp");
@@ -507,6 +509,7 @@ static void test_revoked_sid_refused(void **state) {
   assert_int_equal(armor_revoke_session(sid, armor_time() + 900), ARMOR_OK);
   assert_true(armor_session_is_revoked(sid));
   assert_int_equal(armor_jwt_verify(t, ARMOR_API_AUDIENCE, NULL), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_jwt_verify_ex(t, ARMOR_API_AUDIENCE, ARMOR_JWT_IGNORE_REVOKED, NULL), ARMOR_OK);
   assert_int_equal(armor_revoke_session(sid, armor_time() + 900), ARMOR_OK); /* idempotent */
   assert_int_equal(armor_revoke_session("", 0), ARMOR_INVALID);
   assert_int_equal(armor_revoke_session(NULL, 0), ARMOR_INVALID);
@@ -669,6 +672,18 @@ struct worker {
   int ntokens, iterations, ok;
 };
 
+static void *sign_worker(void *arg) {
+  struct worker *w = arg;
+  for (int i = 0; i < w->iterations; i++) {
+    json_t *c = claims_new(900);
+    char *t = armor_jwt_sign(c, "JWT", i % 4 ? "ES256" : "RS256");
+    json_decref(c);
+    if (t && armor_jwt_verify(t, ARMOR_API_AUDIENCE, NULL) == ARMOR_OK) w->ok++;
+    armor_free(t);
+  }
+  return NULL;
+}
+
 static void *verify_worker(void *arg) {
   struct worker *w = arg;
   for (int i = 0; i < w->iterations; i++) {
@@ -710,11 +725,15 @@ static void test_concurrent_and_rates(void **state) {
           miss_rate, hit_rate, getenv("ARMOR_SANITIZED") ? ", sanitizer build" : "");
 
   /* Several threads on shared and evicting entries while revocations arrive. */
-  pthread_t th[THREADS];
-  struct worker w[THREADS];
+  pthread_t th[THREADS], sth[2];
+  struct worker w[THREADS], sw[2];
   for (int i = 0; i < THREADS; i++) {
     w[i] = (struct worker){tokens, NT, 5000, 0};
     pthread_create(&th[i], NULL, verify_worker, &w[i]);
+  }
+  for (int i = 0; i < 2; i++) {
+    sw[i] = (struct worker){NULL, 0, 200, 0};
+    pthread_create(&sth[i], NULL, sign_worker, &sw[i]);
   }
   for (int i = 0; i < 8; i++) {
     char sid[37];
@@ -725,6 +744,10 @@ static void test_concurrent_and_rates(void **state) {
   for (int i = 0; i < THREADS; i++) {
     pthread_join(th[i], NULL);
     assert_int_equal(w[i].ok, 5000);
+  }
+  for (int i = 0; i < 2; i++) {
+    pthread_join(sth[i], NULL);
+    assert_int_equal(sw[i].ok, 200);
   }
   for (int i = 0; i < NT; i++) armor_free(tokens[i]);
 }
