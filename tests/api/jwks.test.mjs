@@ -139,3 +139,24 @@ test('armor keys: usage and errors', async () => {
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--database/);
 });
+
+test('two PostgreSQL nodes starting together create one key per algorithm', { skip: !PG_URL && 'needs ARMOR_TEST_PG_URL' }, async () => {
+  const { createPgDatabase } = await import('./lib.mjs');
+  const { randomBytes } = await import('node:crypto');
+  const database = createPgDatabase();
+  const key = randomBytes(32).toString('base64');
+  const nodes = [];
+  try {
+    const started = await Promise.allSettled([0, 1, 2].map(() => startServer({ database, args: ['--master-key', key] })));
+    for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+    for (const s of started) assert.equal(s.status, 'fulfilled', s.reason && s.reason.message);
+    const sets = await Promise.all(nodes.map((n) => jwks(n.url)));
+    for (const keys of sets) {
+      assert.equal(keys.length, 2);
+      assert.deepEqual(keys.map((k) => k.kid).sort(), sets[0].map((k) => k.kid).sort());
+    }
+  } finally {
+    for (const n of nodes) await n.stop();
+    dropPgDatabase(database);
+  }
+});
