@@ -133,6 +133,14 @@ char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg) {
     atomic_fetch_add(&armor_tokens_m.sign_errors, 1);
     return NULL;
   }
+  json_t *expv = json_object_get(claims, "exp");
+  if (json_is_integer(expv) && json_integer_value(expv) - armor_time() > armor_keys_publish_window() - 600) {
+    /* Such a token would outlive its key's publication after a rotation. */
+    static atomic_bool warned;
+    if (!atomic_exchange(&warned, true))
+      armor_warn("jwt: signing a token that lives longer than %d s; it stops verifying after a key rotation",
+                 (int)(armor_keys_publish_window() - 600));
+  }
   json_t *c = json_copy(claims); /* shallow: only top-level members are added */
   if (!json_object_get(c, "iss")) json_object_set_new(c, "iss", json_string(armor_tokens_issuer()));
   if (!json_object_get(c, "iat")) json_object_set_new(c, "iat", json_integer(armor_time()));
