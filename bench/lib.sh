@@ -198,7 +198,8 @@ wait_ready() {
 # ---------------------------------------------------------------- HTTP helpers (curl, loopback only)
 # api METHOD PATH [JSON] [AUTH]: prints "CODE BODY" (body on one line)
 api() {
-  local m=$1 p=$2 body=${3:-} auth=${4:-} args=(-s -o "$OUT/state/last.json" -w '%{http_code}' -X "$m")
+  local m=$1 p=$2 body=${3:-} auth=${4:-}
+  local args=(-s -o "$OUT/state/last.json" -w '%{http_code}' -X "$m")
   [ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
   [ -n "$auth" ] && args+=(-H "Authorization: $auth")
   local code; code=$(curl "${args[@]}" "$ARMOR_URL$p")
