@@ -248,29 +248,41 @@ bulk_users() { # bulk_users DB FROM TO
 }
 
 scenario_users() {
-  log "RSS and login at $USERS_N users vs 100 users (bulk insert with sqlite3)"
-  local U="$OUT/state/armor-users" db
-  db="$U/data/armor.db"
-  start_armor "$U"; ARMOR_DIRS+=("$U")
-  if ! route_available POST /api/auth/login; then skipped users "route not available"; stop_armor "$U"; return 0; fi
-  local r; r=$(api POST /api/auth/register "$LOGIN_BODY")
-  stop_armor "$U"
-  sqlite3 "$db" "SELECT 1 FROM sqlite_master WHERE type='table' AND name='users'" | grep -q 1 || { skipped users "no users table"; return 0; }
-  local login_mid
-  for n in 100 "$USERS_N"; do
-    local have; have=$(sqlite3 "$db" "SELECT count(*) FROM users WHERE username LIKE 'buser%'")
-    bulk_users "$db" $((have + 1)) "$n" || { skipped users "bulk insert failed (schema changed?)"; return 0; }
-    log "  users in database: $(sqlite3 "$db" 'SELECT count(*) FROM users')"
-    start_armor "$U"
-    sleep 1
-    metric "rss_idle_${n}_users_kb" "$(status_kb VmRSS "$ARMOR_PID")" kB "VmRSS after restart with $n bulk users"
-    login_mid="{\"username\":\"buser$(( (n + 1) / 2 ))\",\"password\":\"$PASSWORD\"}"
-    r=$(api POST /api/auth/login "$login_mid")
-    if [ "${r%% *}" != 200 ]; then skipped users "login of a bulk user answered: $r"; stop_armor "$U"; return 0; fi
-    WRK_CTYPE=application/json WRK_BODY="$login_mid" WRK_AUTH="" measure "login_${n}_users" armor "$ARMOR_PID"
-    metric "rss_after_login_${n}_users_kb" "$(status_kb VmRSS "$ARMOR_PID")" kB "VmRSS after the login runs"
-    stop_armor "$U"
+  log "RSS and login at $USERS_N users vs 100 users (bulk insert with sqlite3; both servers up, runs alternate)"
+  local S="$OUT/state/armor-100-users" L="$OUT/state/armor-$USERS_N-users" r
+  start_armor "$S"; ARMOR_DIRS+=("$S")
+  if ! route_available POST /api/auth/login; then skipped users "route not available"; stop_armor "$S"; return 0; fi
+  r=$(api POST /api/auth/register "$LOGIN_BODY")   # a real registration, so role rows exist to copy
+  stop_armor "$S"
+  sqlite3 "$S/data/armor.db" "SELECT 1 FROM sqlite_master WHERE type='table' AND name='users'" | grep -q 1 || {
+    skipped users "no users table"; return 0; }
+  mkdir -p "$L"; cp -a "$S/data" "$L/"
+  local t0; t0=$(now_us)
+  bulk_users "$S/data/armor.db" 1 100 && bulk_users "$L/data/armor.db" 1 "$USERS_N" || {
+    skipped users "bulk insert failed (schema changed?)"; return 0; }
+  log "  bulk insert took $(( ($(now_us) - t0) / 1000 )) ms; users: $(sqlite3 "$S/data/armor.db" 'SELECT count(*) FROM users') and $(sqlite3 "$L/data/armor.db" 'SELECT count(*) FROM users')"
+  metric db_size_${USERS_N}_users_kb "$(du -k "$L/data/armor.db" | cut -f1)" kB "SQLite file with $USERS_N users"
+  start_armor "$S"; ARMOR_DIRS+=("$S"); local spid=$ARMOR_PID surl=$ARMOR_URL
+  start_armor "$L"; ARMOR_DIRS+=("$L"); local lpid=$ARMOR_PID lurl=$ARMOR_URL
+  sleep 1
+  metric rss_idle_100_users_kb "$(status_kb VmRSS "$spid")" kB "VmRSS after start with 100 bulk users"
+  metric "rss_idle_${USERS_N}_users_kb" "$(status_kb VmRSS "$lpid")" kB "VmRSS after start with $USERS_N bulk users"
+  local bs bl i
+  bs="{\"username\":\"buser50\",\"password\":\"$PASSWORD\"}"
+  bl="{\"username\":\"buser$(( USERS_N / 2 ))\",\"password\":\"$PASSWORD\"}"
+  for pair in "$surl $bs" "$lurl $bl"; do
+    r=$(curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json' --data-binary "${pair#* }" "${pair%% *}/api/auth/login")
+    [ "$r" = 200 ] || { skipped users "login of a bulk user answered $r"; stop_armor "$S"; stop_armor "$L"; return 0; }
   done
+  for ((i = 1; i <= RUNS; i++)); do
+    WRK_CTYPE=application/json WRK_BODY="$bs" WRK_AUTH="" run_one login_100_users "$i" "$surl/api/auth/login" "$spid"; sleep 1
+    WRK_CTYPE=application/json WRK_BODY="$bl" WRK_AUTH="" run_one "login_${USERS_N}_users" "$i" "$lurl/api/auth/login" "$lpid"; sleep 1
+  done
+  finalize login_100_users "armor, 100 users" "$spid"
+  finalize "login_${USERS_N}_users" "armor, $USERS_N users" "$lpid"
+  metric "rss_after_login_${USERS_N}_users_kb" "$(status_kb VmRSS "$lpid")" kB "VmRSS after the login runs ($WORKERS argon2id workers x 19 MiB)"
+  metric "hwm_${USERS_N}_users_kb" "$(status_kb VmHWM "$lpid")" kB "VmHWM (peak) after the login runs"
+  stop_armor "$S"; stop_armor "$L"
 }
 
 # ---------------------------------------------------------------- OAuth scenarios
@@ -328,9 +340,9 @@ cleanup; ARMOR_DIRS=()
 
 # ---------------------------------------------------------------- ratios, table, JSON
 rps() { row_field "$1" 3; }
-ratio() { # ratio NAME NUM DEN OP TARGET   (value = NUM/DEN; pass when value OP TARGET)
+ratio() { # ratio NAME NUM DEN OP TARGET [COLUMN]  (value = NUM/DEN of rows.tsv COLUMN, default 3 = req/s)
   local a b v pass
-  a=$(rps "$2"); b=$(rps "$3")
+  a=$(row_field "$2" "${6:-3}"); b=$(row_field "$3" "${6:-3}")
   [ -n "$a" ] && [ -n "$b" ] || return 0
   v=$(awk -v a="$a" -v b="$b" 'BEGIN {printf "%.3f", (b > 0) ? a / b : 0}')
   if [ "$4" = info ]; then printf '%s\t%s\t-\t-\n' "$1" "$v" >>"$OUT/ratios.tsv"; return 0; fi
@@ -354,9 +366,11 @@ limit "start-up to ready, existing DB (ms)" "$(mval startup_existing_ms)" "<" 10
 ratio "logins / bare argon2id verify" login pwhash_baseline ">=" 0.85
 ratio "auth/state (JWT) / health" auth_state health_ref_state ">=" 0.6
 limit "auth/state p99 under login load (ms)" "$(row_field auth_state_under_login_load 5)" "<" 10 ms
-limit "RSS at $USERS_N users (MB)" "$(mval "rss_after_login_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
+limit "RSS at $USERS_N users, idle (MB)" "$(mval "rss_idle_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
+limit "peak RSS at $USERS_N users, after logins (MB)" "$(mval "hwm_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
 if [ -n "$(rps "login_${USERS_N}_users")" ]; then
   ratio "logins/s at $USERS_N users / at 100 users" "login_${USERS_N}_users" login_100_users ">=" 0.9
+  ratio "CPU per login at $USERS_N users / at 100 users" "login_${USERS_N}_users" login_100_users "<=" 1.1 7
 fi
 ratio "cc grants / node-oidc-provider JWT" oauth_cc oidcp_cc_jwt ">=" 5
 ratio "cc grants / glewlwyd ES256 tmpfs" oauth_cc glewlwyd_cc ">=" 10
