@@ -646,11 +646,26 @@ static int open_listener(char *err, size_t errlen, bool *ipv6) {
   return fd;
 }
 
+static bool listen_ipv6;
+
+int armor_http_listen(const char *host, int port, char *err, size_t errlen) {
+  if (listen_fd >= 0) return 0;
+  opts.host = host;
+  opts.port = port;
+  listen_fd = open_listener(err, errlen, &listen_ipv6);
+  return listen_fd < 0 ? -1 : 0;
+}
+
+void armor_http_close(void) {
+  if (daemon_ || listen_fd < 0) return;
+  close(listen_fd);
+  listen_fd = -1;
+}
+
 int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) {
   opts = *o;
-  bool ipv6 = false;
-  listen_fd = open_listener(err, errlen, &ipv6);
-  if (listen_fd < 0) return -1;
+  if (armor_http_listen(o->host, o->port, err, errlen)) return -1;
+  bool ipv6 = listen_ipv6;
   armor_router_init();
   metric_routes = armor_routes_count();
   if (!metrics) metrics = armor_calloc((metric_routes + 1) * NSTATUS, sizeof *metrics);
