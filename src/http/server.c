@@ -60,8 +60,8 @@ struct ctx {
 
 /* ================================================================ metrics */
 
-static const int status_list[] = {200, 201, 204, 301, 302, 303, 304, 307, 400, 401, 403, 404, 405, 409,
-                                  413, 415, 422, 429, 431, 500, 502, 503, 0};
+static const int status_list[] = {200, 201, 204, 301, 302, 303, 304, 307, 400, 401, 403, 404, 405, 408,
+                                  409, 413, 415, 422, 429, 431, 499, 500, 502, 503, 0};
 #define NSTATUS (sizeof status_list / sizeof status_list[0])
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 #define NBUCKET (sizeof bucket_le / sizeof bucket_le[0])
