@@ -162,7 +162,7 @@ scenario_login() {
   local i v
   for ((i = 1; i <= RUNS; i++)); do
     v=$("$PWB" verify "$WORKERS" "$wsecs" | awk '/^verifies/ {print $2}')
-    printf 'pwhash_baseline\t%s\t%s\t0\t0\t0\t0\t0\n' "$i" "$v" >>"$OUT/runs.tsv"
+    printf 'pwhash_baseline\t%s\t%s\t-\t-\t0\t-\t-\n' "$i" "$v" >>"$OUT/runs.tsv"
     log "    pwhash_baseline run $i: $v verifies/s"
     sleep 1
     run_one login "$i" "$ARMOR_URL/api/auth/login" "$ARMOR_PID"; sleep 1
@@ -203,7 +203,7 @@ scenario_mixed() {
     WRK_AUTH="Bearer $TOKEN" WRK_BODY="" run_one auth_state_under_login_load "$i" "$ARMOR_URL/api/auth/state" "$ARMOR_PID"
     wait "$BG_WRK" || true; BG_WRK=""
     set -- $(parse_wrk "$bg")
-    printf 'login_during_mixed\t%s\t%s\t%s\t%s\t%s\t0\t0\n' "$i" "$1" "$2" "$3" "$4" >>"$OUT/runs.tsv"
+    printf 'login_during_mixed\t%s\t%s\t%s\t%s\t%s\t-\t-\n' "$i" "$1" "$2" "$3" "$4" >>"$OUT/runs.tsv"
     sleep 1
   done
   finalize auth_state_under_login_load armor "$ARMOR_PID"
