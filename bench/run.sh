@@ -159,11 +159,13 @@ scenario_login() {
   local rc=0; accounts_ready || rc=$?
   [ $rc = 0 ] || { skipped login "$([ $rc = 1 ] && echo 'route not available' || echo 'register/login failed')"; return 0; }
   export WRK_CTYPE=application/json WRK_BODY="$LOGIN_BODY"; unset WRK_AUTH WRK_METHOD
-  local i v
+  local i v c
   for ((i = 1; i <= RUNS; i++)); do
-    v=$("$PWB" verify "$WORKERS" "$wsecs" | awk '/^verifies/ {print $2}')
-    printf 'pwhash_baseline\t%s\t%s\t-\t-\t0\t-\t-\n' "$i" "$v" >>"$OUT/runs.tsv"
-    log "    pwhash_baseline run $i: $v verifies/s"
+    "$PWB" verify "$WORKERS" "$wsecs" >"$OUT/raw/pwhash_baseline.run$i.txt"
+    v=$(awk '/^verifies/ {print $2}' "$OUT/raw/pwhash_baseline.run$i.txt")
+    c=$(awk '/^cpu_us_per_verify/ {print $2}' "$OUT/raw/pwhash_baseline.run$i.txt")
+    printf 'pwhash_baseline\t%s\t%s\t-\t-\t0\t%s\t-\n' "$i" "$v" "$c" >>"$OUT/runs.tsv"
+    log "    pwhash_baseline run $i: $v verifies/s, $c us CPU per verify"
     sleep 1
     run_one login "$i" "$ARMOR_URL/api/auth/login" "$ARMOR_PID"; sleep 1
   done
@@ -364,6 +366,7 @@ limit "idle RSS (MB)" "$(mval idle_rss_kb | awk '{if ($1 != "") printf "%.1f", $
 limit "start-up to ready, fresh (ms)" "$(mval startup_fresh_ms)" "<" 100 ms
 limit "start-up to ready, existing DB (ms)" "$(mval startup_existing_ms)" "<" 100 ms
 ratio "logins / bare argon2id verify" login pwhash_baseline ">=" 0.85
+ratio "CPU: bare verify / login" pwhash_baseline login ">=" 0.85 7
 ratio "auth/state (JWT) / health" auth_state health_ref_state ">=" 0.6
 limit "auth/state p99 under login load (ms)" "$(row_field auth_state_under_login_load 5)" "<" 10 ms
 limit "RSS at $USERS_N users, idle (MB)" "$(mval "rss_idle_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
