@@ -51,6 +51,15 @@ char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg);
  */
 int armor_jwt_verify(const char *token, const char *aud, json_t **claims);
 
+/*
+ * armor_jwt_verify with relaxations, for the OIDC protocol code: e.g. an
+ * id_token_hint may be expired (ARMOR_JWT_ALLOW_EXPIRED) and its session already
+ * ended (ARMOR_JWT_IGNORE_REVOKED). Signature, kid/alg, iss and aud are always
+ * checked; a token whose key has left the key set is refused.
+ */
+enum { ARMOR_JWT_ALLOW_EXPIRED = 1 << 0, ARMOR_JWT_IGNORE_REVOKED = 1 << 1 };
+int armor_jwt_verify_ex(const char *token, const char *aud, unsigned flags, json_t **claims);
+
 /* The audience of Armor's own API access tokens. */
 #define ARMOR_API_AUDIENCE "armor"
 
