@@ -437,7 +437,7 @@ void armor_api_oauth_logout(struct armor_req *r) {
   char hinted[64] = "";
   if (hint) {
     json_t *claims = NULL;
-    if (armor_jwt_verify(hint, NULL, &claims) == ARMOR_OK) {
+    if (armor_jwt_verify_ex(hint, NULL, ARMOR_JWT_ALLOW_EXPIRED | ARMOR_JWT_IGNORE_REVOKED, &claims) == ARMOR_OK) {
       const char *azp = json_string_value(json_object_get(claims, "azp"));
       json_t *aud = json_object_get(claims, "aud");
       const char *a = azp ? azp : json_is_array(aud) ? json_string_value(json_array_get(aud, 0)) : json_string_value(aud);
