@@ -61,17 +61,12 @@ static void metrics(struct armor_buf *b) {
 #undef C
 }
 
-/* ================================================================ audit context */
+/* ================================================================ audit */
 
-static __thread const char *audit_ip, *audit_rid;
-
-void armor_oauth_audit_context(const char *ip, const char *request_id) {
-  audit_ip = ip;
-  audit_rid = request_id;
-}
+void armor_oauth_audit_context(const char *ip, const char *request_id) { armor_audit_context(request_id, ip); }
 
 void armor_oauth_audit(const char *event, const char *actor, const char *subject, json_t *details) {
-  armor_audit(event, actor && *actor ? actor : NULL, subject && *subject ? subject : NULL, audit_ip, audit_rid, details);
+  armor_audit(event, actor && *actor ? actor : NULL, subject && *subject ? subject : NULL, NULL, NULL, details);
 }
 
 /* ================================================================ revoked-jti view */
