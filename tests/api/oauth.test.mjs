@@ -194,3 +194,11 @@ test('metrics count issued tokens and introspections', async () => {
   assert.match(m, /armor_oauth_revocations_total [1-9]/);
   assert.match(m, /armor_oauth_authorize_total\{result="code"\} \d+/);
 });
+
+test('every OAuth route is in /openapi.json', async () => {
+  const routes = JSON.parse((await runArmor(['routes'])).stdout);
+  const doc = await (await fetch(s.url + '/openapi.json')).json();
+  const mine = routes.filter((r) => /^\/(oauth2|connect|\.well-known\/openid|api\/clients|api\/auth\/(authorize|token)$)/.test(r.path));
+  assert.ok(mine.length >= 20);
+  for (const r of mine) assert.ok(doc.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`);
+});

@@ -34,7 +34,7 @@ CREATE TABLE oauth_grants (
   id TEXT PRIMARY KEY,
   kind TEXT NOT NULL,                  -- 'oauth' (/oauth2/token) or 'api' (/api/auth/token)
   client_id TEXT NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
-  user_id TEXT NOT NULL,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   scope TEXT NOT NULL,
   redirect_uri TEXT NOT NULL,
   nonce TEXT,
@@ -79,7 +79,7 @@ CREATE INDEX oauth_revoked_tokens_expires_at ON oauth_revoked_tokens (expires_at
 -- Scopes a user granted to a client (the consent page is skipped when the
 -- requested scopes are a subset).
 CREATE TABLE oauth_consents (
-  user_id TEXT NOT NULL,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   client_id TEXT NOT NULL REFERENCES oauth_clients (id) ON DELETE CASCADE,
   scope TEXT NOT NULL,
   created_at BIGINT NOT NULL,
@@ -91,7 +91,7 @@ CREATE TABLE oauth_consents (
 -- keyed hash of the cookie value.
 CREATE TABLE oauth_browser_sessions (
   hash TEXT PRIMARY KEY,
-  user_id TEXT NOT NULL,
+  user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
   auth_time BIGINT NOT NULL,
   created_at BIGINT NOT NULL,
   expires_at BIGINT NOT NULL
