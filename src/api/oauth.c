@@ -72,11 +72,13 @@ static char *form_unescape(struct armor_req *r, const char *s, size_t n) {
   char *out = armor_arena_alloc(r->arena, n + 1);
   size_t j = 0;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') out[j++] = ' ';
+    if (s[i] == '+')
+      out[j++] = ' ';
     else if (s[i] == '%' && i + 2 < n && unhex(s[i + 1]) >= 0 && unhex(s[i + 2]) >= 0) {
       out[j++] = (char)(unhex(s[i + 1]) * 16 + unhex(s[i + 2]));
       i += 2;
-    } else out[j++] = s[i];
+    } else
+      out[j++] = s[i];
   }
   out[j] = 0;
   return out;
@@ -158,10 +160,10 @@ static void discovery(struct armor_req *r) {
   static const struct {
     const char *k, *path;
   } eps[] = {
-    {"authorization_endpoint", "/oauth2/authorize"}, {"token_endpoint", "/oauth2/token"},
-    {"userinfo_endpoint", "/oauth2/userinfo"},       {"jwks_uri", "/.well-known/jwks.json"},
-    {"end_session_endpoint", "/oauth2/logout"},      {"introspection_endpoint", "/oauth2/introspect"},
-    {"revocation_endpoint", "/oauth2/revoke"},
+      {"authorization_endpoint", "/oauth2/authorize"}, {"token_endpoint", "/oauth2/token"},
+      {"userinfo_endpoint", "/oauth2/userinfo"},       {"jwks_uri", "/.well-known/jwks.json"},
+      {"end_session_endpoint", "/oauth2/logout"},      {"introspection_endpoint", "/oauth2/introspect"},
+      {"revocation_endpoint", "/oauth2/revoke"},
   };
   for (size_t i = 0; i < sizeof eps / sizeof eps[0]; i++) {
     armor_fmt(u, sizeof u, "%s%s", iss, eps[i].path);
@@ -173,8 +175,21 @@ static void discovery(struct armor_req *r) {
   static const char *const subjects[] = {"public", NULL};
   static const char *const algs[] = {"ES256", "RS256", NULL};
   static const char *const scopes[] = {"openid", "profile", "email", "phone", NULL};
-  static const char *const claims[] = {"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
-                                       "preferred_username", "name", "email", "email_verified", "phone_number", NULL};
+  static const char *const claims[] = {"iss",
+                                       "sub",
+                                       "aud",
+                                       "exp",
+                                       "iat",
+                                       "auth_time",
+                                       "nonce",
+                                       "at_hash",
+                                       "azp",
+                                       "preferred_username",
+                                       "name",
+                                       "email",
+                                       "email_verified",
+                                       "phone_number",
+                                       NULL};
   static const char *const auth_methods[] = {"client_secret_basic", "client_secret_post", "none", NULL};
   static const char *const secret_methods[] = {"client_secret_basic", "client_secret_post", NULL};
   static const char *const pkce[] = {"S256", NULL};
@@ -248,8 +263,8 @@ static void token(struct armor_req *r) {
     oauth_error(r, 400, "invalid_request", "grant_type is required");
     return;
   }
-  bool known = !strcmp(grant, "authorization_code") || !strcmp(grant, "client_credentials") ||
-               !strcmp(grant, "refresh_token");
+  bool known =
+      !strcmp(grant, "authorization_code") || !strcmp(grant, "client_credentials") || !strcmp(grant, "refresh_token");
   if (!known) {
     /* password, implicit, device code, token exchange, ...: not offered by this server. */
     armor_oauth_count(OAUTH_M_TOKEN_ERROR);
@@ -275,8 +290,10 @@ static void token(struct armor_req *r) {
     } else {
       resp = armor_oauth_client_credentials(&c, scope, resource, &e);
     }
-    if (resp) token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_CC);
-    else token_refused(r, &c, grant, &e);
+    if (resp)
+      token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_CC);
+    else
+      token_refused(r, &c, grant, &e);
     return;
   }
   if (!strcmp(grant, "authorization_code")) {
@@ -293,10 +310,14 @@ static void token(struct armor_req *r) {
     struct armor_oauth_grant g;
     int rc = armor_oauth_code_redeem("oauth", &c, code, armor_req_form(r, "redirect_uri"),
                                      armor_req_form(r, "code_verifier"), &g, &e);
-    if (rc == ARMOR_OK) resp = armor_oauth_tokens_for_grant(&c, &g, NULL, &e);
-    else if (rc == ARMOR_DB) e = (struct armor_oauth_error){"server_error", "Temporarily unavailable"};
-    if (resp) token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_CODE);
-    else token_refused(r, &c, grant, &e);
+    if (rc == ARMOR_OK)
+      resp = armor_oauth_tokens_for_grant(&c, &g, NULL, &e);
+    else if (rc == ARMOR_DB)
+      e = (struct armor_oauth_error){"server_error", "Temporarily unavailable"};
+    if (resp)
+      token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_CODE);
+    else
+      token_refused(r, &c, grant, &e);
     return;
   }
   const char *rt = armor_req_form(r, "refresh_token");
@@ -305,8 +326,10 @@ static void token(struct armor_req *r) {
     return;
   }
   resp = armor_oauth_refresh(&c, rt, scope, &e);
-  if (resp) token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_REFRESH);
-  else token_refused(r, &c, grant, &e);
+  if (resp)
+    token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_REFRESH);
+  else
+    token_refused(r, &c, grant, &e);
 }
 
 /* ================================================================ introspection, revocation */
@@ -372,7 +395,8 @@ static void userinfo(struct armor_req *r) {
   if (!t) {
     armor_reply_header(r, "WWW-Authenticate", "Bearer");
     no_store(r);
-    armor_reply_json(r, 401, json_pack("{s:s, s:s}", "error", "invalid_token", "error_description", "Access token required"));
+    armor_reply_json(r, 401,
+                     json_pack("{s:s, s:s}", "error", "invalid_token", "error_description", "Access token required"));
     return;
   }
   json_t *claims = NULL;
@@ -403,26 +427,27 @@ static void userinfo(struct armor_req *r) {
 
 #define OAUTH_BODY 16384
 const struct armor_route armor_routes_oauth[] = {
-  {"GET", "/.well-known/openid-configuration", discovery, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"GET", "/oauth2/authorize", armor_api_oauth_authorize, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"POST", "/oauth2/authorize", armor_api_oauth_authorize, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
-  {"POST", "/oauth2/login", armor_api_oauth_login, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM | ROUTE_SLOW, NULL, OAUTH_BODY},
-  {"GET", "/oauth2/consent", armor_api_oauth_consent_page, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"POST", "/oauth2/consent", armor_api_oauth_consent, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
-  {"POST", "/oauth2/token", token, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
-  {"POST", "/connect/token", token, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
-  {"POST", "/oauth2/introspect", introspect, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
-  {"POST", "/oauth2/revoke", revoke, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
-  {"GET", "/oauth2/userinfo", userinfo, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"POST", "/oauth2/userinfo", userinfo, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
-  {"GET", "/oauth2/logout", armor_api_oauth_logout, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"POST", "/api/auth/authorize", armor_api_auth_authorize, ROUTE_PUBLIC | ROUTE_JSON | ROUTE_SLOW, NULL, 0},
-  {"POST", "/api/auth/token", armor_api_auth_token, ROUTE_PUBLIC | ROUTE_JSON, NULL, 0},
-  {"GET", "/api/clients", armor_api_clients_list, ROUTE_AUTH, "clients:read", 0},
-  {"POST", "/api/clients", armor_api_clients_create, ROUTE_AUTH | ROUTE_JSON, "clients:write", 0},
-  {"GET", "/api/clients/{id}", armor_api_clients_get, ROUTE_AUTH, "clients:read", 0},
-  {"PUT", "/api/clients/{id}", armor_api_clients_update, ROUTE_AUTH | ROUTE_JSON, "clients:write", 0},
-  {"DELETE", "/api/clients/{id}", armor_api_clients_delete, ROUTE_AUTH, "clients:write", 0},
-  {"POST", "/api/clients/{id}/secret", armor_api_clients_rotate, ROUTE_AUTH | ROUTE_OPTJSON, "clients:write", 0},
-  {NULL, NULL, NULL, 0, NULL, 0},
+    {"GET", "/.well-known/openid-configuration", discovery, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"GET", "/oauth2/authorize", armor_api_oauth_authorize, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"POST", "/oauth2/authorize", armor_api_oauth_authorize, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
+    {"POST", "/oauth2/login", armor_api_oauth_login, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM | ROUTE_SLOW, NULL,
+     OAUTH_BODY},
+    {"GET", "/oauth2/consent", armor_api_oauth_consent_page, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"POST", "/oauth2/consent", armor_api_oauth_consent, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
+    {"POST", "/oauth2/token", token, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
+    {"POST", "/connect/token", token, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
+    {"POST", "/oauth2/introspect", introspect, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
+    {"POST", "/oauth2/revoke", revoke, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
+    {"GET", "/oauth2/userinfo", userinfo, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"POST", "/oauth2/userinfo", userinfo, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_FORM, NULL, OAUTH_BODY},
+    {"GET", "/oauth2/logout", armor_api_oauth_logout, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"POST", "/api/auth/authorize", armor_api_auth_authorize, ROUTE_PUBLIC | ROUTE_JSON | ROUTE_SLOW, NULL, 0},
+    {"POST", "/api/auth/token", armor_api_auth_token, ROUTE_PUBLIC | ROUTE_JSON, NULL, 0},
+    {"GET", "/api/clients", armor_api_clients_list, ROUTE_AUTH, "clients:read", 0},
+    {"POST", "/api/clients", armor_api_clients_create, ROUTE_AUTH | ROUTE_JSON, "clients:write", 0},
+    {"GET", "/api/clients/{id}", armor_api_clients_get, ROUTE_AUTH, "clients:read", 0},
+    {"PUT", "/api/clients/{id}", armor_api_clients_update, ROUTE_AUTH | ROUTE_JSON, "clients:write", 0},
+    {"DELETE", "/api/clients/{id}", armor_api_clients_delete, ROUTE_AUTH, "clients:write", 0},
+    {"POST", "/api/clients/{id}/secret", armor_api_clients_rotate, ROUTE_AUTH | ROUTE_OPTJSON, "clients:write", 0},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };

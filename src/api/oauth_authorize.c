@@ -30,7 +30,9 @@ static bool secure_cookies(const struct armor_req *r) {
 static const char *session_cookie(const struct armor_req *r) {
   return secure_cookies(r) ? "__Host-armor_session" : "armor_session";
 }
-static const char *csrf_cookie(const struct armor_req *r) { return secure_cookies(r) ? "__Host-armor_csrf" : "armor_csrf"; }
+static const char *csrf_cookie(const struct armor_req *r) {
+  return secure_cookies(r) ? "__Host-armor_csrf" : "armor_csrf";
+}
 
 static void set_cookie(struct armor_req *r, const char *name, const char *value, long max_age) {
   char *c = armor_arena_printf(r->arena, "%s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%ld%s", name, value, max_age,
@@ -99,7 +101,8 @@ static char *with_params(struct armor_req *r, const char *base, const char *cons
 static int redirect_status(const struct armor_req *r) { return strcmp(r->method, "POST") ? 302 : 303; }
 
 /* Redirects an RFC 6749 error to the trusted redirect URI, with state and iss (RFC 9207). */
-static void redirect_error(struct armor_req *r, const char *uri, const char *state, const char *error, const char *desc) {
+static void redirect_error(struct armor_req *r, const char *uri, const char *state, const char *error,
+                           const char *desc) {
   armor_oauth_count(!strcmp(error, "access_denied") ? OAUTH_M_AUTHZ_DENIED : OAUTH_M_AUTHZ_ERROR);
   const char *kv[] = {"error", error, "error_description", desc, "state", state, "iss", armor_tokens_issuer(), NULL};
   page_headers(r);
@@ -123,8 +126,14 @@ static void issue_code(struct armor_req *r, const struct armor_oauth_client *c, 
     return;
   }
   struct armor_oauth_authz a = {
-    .kind = "oauth", .client = c, .user_id = user_id, .scope = scope ? scope : "", .redirect_uri = uri,
-    .nonce = jstr(req, "n"), .code_challenge = jstr(req, "cc"), .auth_time = auth_time,
+      .kind = "oauth",
+      .client = c,
+      .user_id = user_id,
+      .scope = scope ? scope : "",
+      .redirect_uri = uri,
+      .nonce = jstr(req, "n"),
+      .code_challenge = jstr(req, "cc"),
+      .auth_time = auth_time,
   };
   char code[64];
   if (armor_oauth_code_issue(&a, code)) {
@@ -184,8 +193,8 @@ static bool pkce_challenge_ok(const char *s) {
   size_t n = strlen(s);
   if (n < 43 || n > 128) return false;
   for (const char *p = s; *p; p++)
-    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-          *p == '.' || *p == '_' || *p == '~'))
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+          *p == '_' || *p == '~'))
       return false;
   return true;
 }
@@ -197,10 +206,14 @@ static bool prompt_ok(const char *p, bool *none, bool *login, bool *consent) {
   for (const char *s = p; *s;) {
     const char *e = strchr(s, ' ');
     size_t l = e ? (size_t)(e - s) : strlen(s);
-    if (l == 4 && !strncmp(s, "none", 4)) *none = true;
-    else if (l == 5 && !strncmp(s, "login", 5)) *login = true;
-    else if (l == 7 && !strncmp(s, "consent", 7)) *consent = true;
-    else if (!(l == 14 && !strncmp(s, "select_account", 14)) && l) return false;
+    if (l == 4 && !strncmp(s, "none", 4))
+      *none = true;
+    else if (l == 5 && !strncmp(s, "login", 5))
+      *login = true;
+    else if (l == 7 && !strncmp(s, "consent", 7))
+      *consent = true;
+    else if (!(l == 14 && !strncmp(s, "select_account", 14)) && l)
+      return false;
     if (l) n++;
     s = e ? e + 1 : s + l;
   }
@@ -242,23 +255,38 @@ void armor_api_oauth_authorize(struct armor_req *r) {
   bool p_none, p_login, p_consent;
   long long max_age_v = -1;
   const char *err = NULL, *desc = NULL;
-  if (armor_oauth_param(r, "request")) err = "request_not_supported", desc = "Request objects are not supported";
-  else if (armor_oauth_param(r, "request_uri")) err = "request_uri_not_supported", desc = "request_uri is not supported";
-  else if (!rt) err = "invalid_request", desc = "response_type is required";
-  else if (strcmp(rt, "code")) err = "unsupported_response_type", desc = "Only response_type=code is supported";
-  else if (!(c.grants & ARMOR_GRANT_CODE)) err = "unauthorized_client", desc = "The client may not use authorization_code";
-  else if (rm && strcmp(rm, "query")) err = "invalid_request", desc = "Only response_mode=query is supported";
-  else if (cc && (!ccm || strcmp(ccm, "S256"))) err = "invalid_request", desc = "code_challenge_method must be S256";
-  else if (!cc && ccm) err = "invalid_request", desc = "code_challenge is missing";
-  else if (cc && !pkce_challenge_ok(cc)) err = "invalid_request", desc = "Malformed code_challenge";
-  else if (!cc && !c.confidential) err = "invalid_request", desc = "PKCE (code_challenge with S256) is required for public clients";
-  else if (scope && !armor_oauth_scope_valid(scope)) err = "invalid_scope", desc = "Malformed scope";
-  else if (scope && !armor_oauth_scope_subset(scope, c.scope)) err = "invalid_scope", desc = "A requested scope is not registered for this client";
+  if (armor_oauth_param(r, "request"))
+    err = "request_not_supported", desc = "Request objects are not supported";
+  else if (armor_oauth_param(r, "request_uri"))
+    err = "request_uri_not_supported", desc = "request_uri is not supported";
+  else if (!rt)
+    err = "invalid_request", desc = "response_type is required";
+  else if (strcmp(rt, "code"))
+    err = "unsupported_response_type", desc = "Only response_type=code is supported";
+  else if (!(c.grants & ARMOR_GRANT_CODE))
+    err = "unauthorized_client", desc = "The client may not use authorization_code";
+  else if (rm && strcmp(rm, "query"))
+    err = "invalid_request", desc = "Only response_mode=query is supported";
+  else if (cc && (!ccm || strcmp(ccm, "S256")))
+    err = "invalid_request", desc = "code_challenge_method must be S256";
+  else if (!cc && ccm)
+    err = "invalid_request", desc = "code_challenge is missing";
+  else if (cc && !pkce_challenge_ok(cc))
+    err = "invalid_request", desc = "Malformed code_challenge";
+  else if (!cc && !c.confidential)
+    err = "invalid_request", desc = "PKCE (code_challenge with S256) is required for public clients";
+  else if (scope && !armor_oauth_scope_valid(scope))
+    err = "invalid_scope", desc = "Malformed scope";
+  else if (scope && !armor_oauth_scope_subset(scope, c.scope))
+    err = "invalid_scope", desc = "A requested scope is not registered for this client";
   else if (!prompt_ok(armor_oauth_param(r, "prompt"), &p_none, &p_login, &p_consent))
     err = "invalid_request", desc = "Invalid prompt";
-  else if (max_age && !armor_parse_int(max_age, 0, 1000000000, &max_age_v)) err = "invalid_request", desc = "Invalid max_age";
-  else if (nonce && strlen(nonce) > 255) err = "invalid_request", desc = "nonce is too long";
-  else if (state && strlen(state) > 2048) err = "invalid_request", desc = "state is too long";
+  else if (max_age && !armor_parse_int(max_age, 0, 1000000000, &max_age_v))
+    err = "invalid_request", desc = "Invalid max_age";
+  else if (nonce && strlen(nonce) > 255)
+    err = "invalid_request", desc = "nonce is too long";
+  else if (state && strlen(state) > 2048)
+    err = "invalid_request", desc = "state is too long";
   if (err) {
     armor_oauth_client_clear(&c);
     redirect_error(r, uri, state, err, desc);
@@ -280,12 +308,16 @@ void armor_api_oauth_authorize(struct armor_req *r) {
   bool have = armor_oauth_browser_session(armor_req_cookie(r, session_cookie(r)), user_id, &auth_time) == ARMOR_OK &&
               armor_user_get(user_id, &u) == ARMOR_OK && !u.disabled;
   bool login = !have || p_login || (max_age_v >= 0 && armor_time() - auth_time > max_age_v);
-  if (login && p_none) redirect_error(r, uri, state, "login_required", "The user is not signed in");
-  else if (login) show_login(r, &c, req, armor_oauth_param(r, "login_hint"), NULL, 200);
+  if (login && p_none)
+    redirect_error(r, uri, state, "login_required", "The user is not signed in");
+  else if (login)
+    show_login(r, &c, req, armor_oauth_param(r, "login_hint"), NULL, 200);
   else if (needs_consent(&c, req, user_id) && p_none)
     redirect_error(r, uri, state, "consent_required", "The user has not consented");
-  else if (needs_consent(&c, req, user_id)) show_consent(r, &c, req, u.username);
-  else issue_code(r, &c, req, user_id, auth_time);
+  else if (needs_consent(&c, req, user_id))
+    show_consent(r, &c, req, u.username);
+  else
+    issue_code(r, &c, req, user_id, auth_time);
   json_decref(req);
   armor_oauth_client_clear(&c);
 }
@@ -303,7 +335,8 @@ static json_t *open_request_or_reply(struct armor_req *r, const char *sealed, bo
             armor_str_eq_ct(binding_of(r, cookie), jstr(req, "b"));
   if (!ok) {
     json_decref(req);
-    error_page(r, 400, "This sign-in request expired or is not valid in this browser. Start again from the application.");
+    error_page(r, 400,
+               "This sign-in request expired or is not valid in this browser. Start again from the application.");
     return NULL;
   }
   int rc = armor_oauth_client_get(jstr(req, "c"), c);
@@ -321,7 +354,8 @@ static bool session_user(struct armor_req *r, const json_t *req, char user_id[37
                          struct armor_user *u) {
   if (armor_oauth_browser_session(armor_req_cookie(r, session_cookie(r)), user_id, auth_time) != ARMOR_OK) return false;
   /* When the form was shown, the sign-in must have happened after the request started. */
-  if (json_is_true(json_object_get(req, "l")) && *auth_time < json_integer_value(json_object_get(req, "t"))) return false;
+  if (json_is_true(json_object_get(req, "l")) && *auth_time < json_integer_value(json_object_get(req, "t")))
+    return false;
   return armor_user_get(user_id, u) == ARMOR_OK && !u->disabled;
 }
 
@@ -347,8 +381,8 @@ void armor_api_oauth_login(struct armor_req *r) {
   struct armor_user u;
   int retry = 0;
   int rc = username && password && *username && *password && strlen(username) <= 254 && strlen(password) <= 4096
-             ? armor_accounts_authenticate(username, password, r->client_ip, &u, &retry)
-             : ARMOR_UNAUTHORIZED;
+               ? armor_accounts_authenticate(username, password, r->client_ip, &u, &retry)
+               : ARMOR_UNAUTHORIZED;
   if (rc) {
     const char *msg = rc == ARMOR_LIMITED  ? "Too many attempts. Wait a moment and try again."
                       : rc == ARMOR_DENIED ? "This account is disabled."
@@ -391,8 +425,10 @@ void armor_api_oauth_consent_page(struct armor_req *r) {
   char user_id[37];
   int64_t auth_time;
   struct armor_user u;
-  if (!session_user(r, req, user_id, &auth_time, &u)) error_page(r, 400, "You are not signed in. Start again from the application.");
-  else show_consent(r, &c, req, u.username);
+  if (!session_user(r, req, user_id, &auth_time, &u))
+    error_page(r, 400, "You are not signed in. Start again from the application.");
+  else
+    show_consent(r, &c, req, u.username);
   json_decref(req);
   armor_oauth_client_clear(&c);
 }
@@ -440,7 +476,9 @@ void armor_api_oauth_logout(struct armor_req *r) {
     if (armor_jwt_verify_ex(hint, NULL, ARMOR_JWT_ALLOW_EXPIRED | ARMOR_JWT_IGNORE_REVOKED, &claims) == ARMOR_OK) {
       const char *azp = json_string_value(json_object_get(claims, "azp"));
       json_t *aud = json_object_get(claims, "aud");
-      const char *a = azp ? azp : json_is_array(aud) ? json_string_value(json_array_get(aud, 0)) : json_string_value(aud);
+      const char *a = azp                  ? azp
+                      : json_is_array(aud) ? json_string_value(json_array_get(aud, 0))
+                                           : json_string_value(aud);
       if (a) armor_fmt(hinted, sizeof hinted, "%s", a);
     }
     json_decref(claims);
@@ -496,8 +534,9 @@ static bool api_client_or_reply(struct armor_req *r, const char *client_id, stru
 
 void armor_api_auth_authorize(struct armor_req *r) {
   armor_oauth_audit_context(r->client_ip, r->request_id);
-  static const char *const known[] = {"username", "password", "client_id", "redirect_uri", "code_challenge",
-                                      "code_challenge_method", "state", "scope", "nonce", NULL};
+  static const char *const known[] = {
+      "username", "password", "client_id", "redirect_uri", "code_challenge", "code_challenge_method", "state",
+      "scope",    "nonce",    NULL};
   const char *username, *password, *client_id, *uri, *cc, *ccm, *state, *scope, *nonce;
   if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "username", false, 1, 254, &username) ||
       !armor_json_str_or_reply(r, "password", false, 1, 4096, &password) ||
@@ -510,7 +549,8 @@ void armor_api_auth_authorize(struct armor_req *r) {
       !armor_json_str_or_reply(r, "nonce", false, 1, 255, &nonce))
     return;
   if ((ccm && strcmp(ccm, "S256")) || !pkce_challenge_ok(cc)) {
-    armor_reply_field_error(r, 400, "VALIDATION_FAILED", ccm && strcmp(ccm, "S256") ? "code_challenge_method" : "code_challenge",
+    armor_reply_field_error(r, 400, "VALIDATION_FAILED",
+                            ccm && strcmp(ccm, "S256") ? "code_challenge_method" : "code_challenge",
                             "PKCE with S256 is required");
     return;
   }
@@ -536,7 +576,8 @@ void armor_api_auth_authorize(struct armor_req *r) {
     json_t *claims = NULL;
     rc = armor_jwt_verify(bearer, ARMOR_API_AUDIENCE, &claims);
     const char *sub = json_string_value(json_object_get(claims, "sub"));
-    if (rc == ARMOR_OK) rc = sub && armor_user_get(sub, &u) == ARMOR_OK ? (u.disabled ? ARMOR_DENIED : ARMOR_OK) : ARMOR_UNAUTHORIZED;
+    if (rc == ARMOR_OK)
+      rc = sub && armor_user_get(sub, &u) == ARMOR_OK ? (u.disabled ? ARMOR_DENIED : ARMOR_OK) : ARMOR_UNAUTHORIZED;
     json_decref(claims);
   } else if (username && password) {
     int retry = 0;
@@ -551,12 +592,21 @@ void armor_api_auth_authorize(struct armor_req *r) {
     goto out;
   }
   if (rc) {
-    armor_reply_rc(r, rc, rc == ARMOR_UNAUTHORIZED ? "Invalid credentials" : rc == ARMOR_DENIED ? "Account disabled" : NULL);
+    armor_reply_rc(r, rc,
+                   rc == ARMOR_UNAUTHORIZED ? "Invalid credentials"
+                   : rc == ARMOR_DENIED     ? "Account disabled"
+                                            : NULL);
     goto out;
   }
   struct armor_oauth_authz a = {
-    .kind = "api", .client = &c, .user_id = u.id, .scope = scope ? scope : c.scope, .redirect_uri = uri,
-    .nonce = nonce, .code_challenge = cc, .auth_time = armor_time(),
+      .kind = "api",
+      .client = &c,
+      .user_id = u.id,
+      .scope = scope ? scope : c.scope,
+      .redirect_uri = uri,
+      .nonce = nonce,
+      .code_challenge = cc,
+      .auth_time = armor_time(),
   };
   char code[64];
   if (armor_oauth_code_issue(&a, code)) {
@@ -585,8 +635,8 @@ out:
 
 void armor_api_auth_token(struct armor_req *r) {
   armor_oauth_audit_context(r->client_ip, r->request_id);
-  static const char *const known[] = {"code", "code_verifier", "client_id", "redirect_uri", "client_secret",
-                                      "grant_type", NULL};
+  static const char *const known[] = {"code",          "code_verifier", "client_id", "redirect_uri",
+                                      "client_secret", "grant_type",    NULL};
   const char *code, *verifier, *client_id, *uri, *secret, *grant;
   if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "code", true, 1, 128, &code) ||
       !armor_json_str_or_reply(r, "code_verifier", true, 43, 128, &verifier) ||

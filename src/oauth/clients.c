@@ -28,7 +28,9 @@ void armor_oauth_client_clear(struct armor_oauth_client *c) {
 
 /* ================================================================ scopes */
 
-static bool scope_char(unsigned char ch) { return ch == 0x21 || (ch >= 0x23 && ch <= 0x5B) || (ch >= 0x5D && ch <= 0x7E); }
+static bool scope_char(unsigned char ch) {
+  return ch == 0x21 || (ch >= 0x23 && ch <= 0x5B) || (ch >= 0x5D && ch <= 0x7E);
+}
 
 bool armor_oauth_scope_valid(const char *s) {
   if (!s || !*s || strlen(s) >= ARMOR_OAUTH_SCOPE_MAX) return false;
@@ -259,9 +261,15 @@ static bool uri_list(const json_t *v, const char *field, json_t **out, struct ar
   return true;
 }
 
-static const char *const client_fields[] = {"name", "grant_types", "redirect_uris", "post_logout_redirect_uris", "scopes",
-                                            "token_endpoint_auth_method", "skip_consent",
-                                            "id_token_signed_response_alg", NULL};
+static const char *const client_fields[] = {"name",
+                                            "grant_types",
+                                            "redirect_uris",
+                                            "post_logout_redirect_uris",
+                                            "scopes",
+                                            "token_endpoint_auth_method",
+                                            "skip_consent",
+                                            "id_token_signed_response_alg",
+                                            NULL};
 
 /* Applies the fields present in `in` to c; the caller checks consistency after. */
 static bool apply(struct armor_oauth_client *c, const json_t *in, bool create, struct armor_oauth_verr *e) {
@@ -349,13 +357,15 @@ static bool apply(struct armor_oauth_client *c, const json_t *in, bool create, s
   if (v) {
     const char *s = json_string_value(v);
     if (!s || (strcmp(s, "ES256") && strcmp(s, "RS256")))
-      return verr(e, "id_token_signed_response_alg", "Field 'id_token_signed_response_alg' must be ES256 or RS256", NULL);
+      return verr(e, "id_token_signed_response_alg", "Field 'id_token_signed_response_alg' must be ES256 or RS256",
+                  NULL);
     armor_fmt(c->id_token_alg, sizeof c->id_token_alg, "%s", s);
   }
   /* Consistency of the whole registration. */
   if (!c->grants) return verr(e, "grant_types", "Field 'grant_types' must not be empty", NULL);
   if (!c->confidential && (c->grants & ARMOR_GRANT_CC))
-    return verr(e, "grant_types", "A public client (token_endpoint_auth_method none) cannot use client_credentials", NULL);
+    return verr(e, "grant_types", "A public client (token_endpoint_auth_method none) cannot use client_credentials",
+                NULL);
   if ((c->grants & ARMOR_GRANT_REFRESH) && !(c->grants & ARMOR_GRANT_CODE))
     return verr(e, "grant_types", "refresh_token needs authorization_code", NULL);
   if ((c->grants & ARMOR_GRANT_CODE) && (!c->redirect_uris || !json_array_size(c->redirect_uris)))
@@ -382,7 +392,7 @@ static void client_defaults(struct armor_oauth_client *c, const json_t *in) {
 
 /* ================================================================ storage */
 
-#define CLIENT_COLS                                                                                                   \
+#define CLIENT_COLS                                                                                                    \
   "id, name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris, post_logout_redirect_uris, scopes, " \
   "skip_consent, id_token_alg, created_at, updated_at, secret_rotated_at"
 
@@ -450,14 +460,14 @@ int armor_oauth_client_create(const json_t *in, const char *actor, json_t **out,
   char grants[128];
   grants_to_text(c.grants, grants, sizeof grants);
   char *ru = dump(c.redirect_uris), *pu = dump(c.post_logout_redirect_uris);
-  int rc = armor_db_exec(armor_db_get(), NULL,
-                         "INSERT INTO oauth_clients (id, name, secret_hash, token_endpoint_auth_method, grant_types, "
-                         "redirect_uris, post_logout_redirect_uris, scopes, skip_consent, id_token_alg, created_by, "
-                         "created_at, updated_at, secret_rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-                         "$11, $12, $13, $14)",
-                         "ttttttttbttiii", c.id, c.name, c.confidential ? hash : NULL, c.auth_method, grants, ru, pu,
-                         c.scope, c.skip_consent, c.id_token_alg, actor, c.created_at, c.updated_at,
-                         c.secret_rotated_at);
+  int rc =
+      armor_db_exec(armor_db_get(), NULL,
+                    "INSERT INTO oauth_clients (id, name, secret_hash, token_endpoint_auth_method, grant_types, "
+                    "redirect_uris, post_logout_redirect_uris, scopes, skip_consent, id_token_alg, created_by, "
+                    "created_at, updated_at, secret_rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                    "$11, $12, $13, $14)",
+                    "ttttttttbttiii", c.id, c.name, c.confidential ? hash : NULL, c.auth_method, grants, ru, pu,
+                    c.scope, c.skip_consent, c.id_token_alg, actor, c.created_at, c.updated_at, c.secret_rotated_at);
   armor_free(ru);
   armor_free(pu);
   if (rc == ARMOR_OK) {
@@ -500,7 +510,7 @@ int armor_oauth_client_update(const char *id, const json_t *in, json_t **out, st
 
 json_t *armor_oauth_client_list(void) {
   struct armor_stmt *st =
-    armor_db_query(armor_db_get(), "SELECT " CLIENT_COLS " FROM oauth_clients ORDER BY created_at, id", "");
+      armor_db_query(armor_db_get(), "SELECT " CLIENT_COLS " FROM oauth_clients ORDER BY created_at, id", "");
   if (!st) return NULL;
   json_t *a = json_array();
   int rc;

@@ -74,7 +74,8 @@ int armor_oauth_code_issue(const struct armor_oauth_authz *a, char code[64]) {
                          "ttttttttitiii", id, a->kind, a->client->id, a->user_id, a->scope, a->redirect_uri,
                          a->nonce && *a->nonce ? a->nonce : NULL,
                          a->code_challenge && *a->code_challenge ? a->code_challenge : NULL, a->auth_time, hash,
-                         now + ARMOR_OAUTH_CODE_TTL, now, now + (s.session_max_seconds > 0 ? s.session_max_seconds : 2592000));
+                         now + ARMOR_OAUTH_CODE_TTL, now,
+                         now + (s.session_max_seconds > 0 ? s.session_max_seconds : 2592000));
   if (rc) {
     sodium_memzero(code, 64);
     return ARMOR_DB;
@@ -86,8 +87,8 @@ static bool verifier_ok(const char *v) {
   size_t n = strlen(v);
   if (n < 43 || n > 128) return false;
   for (const char *p = v; *p; p++)
-    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-          *p == '.' || *p == '_' || *p == '~'))
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
+          *p == '_' || *p == '~'))
       return false;
   return true;
 }
@@ -104,7 +105,8 @@ int armor_oauth_code_redeem(const char *kind, const struct armor_oauth_client *c
                             const char *redirect_uri, const char *verifier, struct armor_oauth_grant *g,
                             struct armor_oauth_error *err) {
   memset(g, 0, sizeof *g);
-  if (!code || !*code || strlen(code) > 128) return fail(err, "invalid_grant", "Invalid authorization code"), ARMOR_INVALID;
+  if (!code || !*code || strlen(code) > 128)
+    return fail(err, "invalid_grant", "Invalid authorization code"), ARMOR_INVALID;
   char hash[65];
   armor_secret_token_hash(code, hash);
   struct armor_db *db = armor_db_get();
@@ -178,9 +180,9 @@ int armor_oauth_code_redeem(const char *kind, const struct armor_oauth_client *c
 }
 
 int armor_oauth_grant_set_session(const char *grant_id, const char *sid) {
-  struct armor_stmt *st = armor_db_query(armor_db_get(),
-                                         "UPDATE oauth_grants SET session_id = $2 WHERE id = $1 RETURNING revoked_at",
-                                         "tt", grant_id, sid);
+  struct armor_stmt *st =
+      armor_db_query(armor_db_get(), "UPDATE oauth_grants SET session_id = $2 WHERE id = $1 RETURNING revoked_at", "tt",
+                     grant_id, sid);
   if (!st) return ARMOR_DB;
   int rc = armor_stmt_step(st);
   bool revoked = rc == 1 && !armor_stmt_is_null(st, 0);
@@ -197,7 +199,7 @@ int armor_oauth_grant_set_session(const char *grant_id, const char *sid) {
 /* True when the grant was revoked meanwhile (a racing replay). */
 static bool grant_revoked(const char *grant_id) {
   struct armor_stmt *st =
-    armor_db_query(armor_db_get(), "SELECT revoked_at FROM oauth_grants WHERE id = $1", "t", grant_id);
+      armor_db_query(armor_db_get(), "SELECT revoked_at FROM oauth_grants WHERE id = $1", "t", grant_id);
   bool revoked = true;
   if (st && armor_stmt_step(st) == 1) revoked = !armor_stmt_is_null(st, 0);
   armor_stmt_done(st);
@@ -223,8 +225,7 @@ static char *access_token(const struct armor_oauth_client *c, const char *sub, c
   return t;
 }
 
-char *armor_oauth_id_token(const struct armor_oauth_client *c, const struct armor_oauth_grant *g,
-                           const char *access) {
+char *armor_oauth_id_token(const struct armor_oauth_client *c, const struct armor_oauth_grant *g, const char *access) {
   int64_t now = armor_time();
   int ttl = armor_oauth_access_ttl();
   if (ttl > ARMOR_ID_TOKEN_MAX_TTL) ttl = ARMOR_ID_TOKEN_MAX_TTL;
@@ -365,7 +366,8 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
   int rc = armor_stmt_step(st);
   if (rc != 1) {
     armor_stmt_done(st);
-    fail(err, rc == 0 ? "invalid_grant" : "server_error", rc == 0 ? "Invalid refresh token" : "Temporarily unavailable");
+    fail(err, rc == 0 ? "invalid_grant" : "server_error",
+         rc == 0 ? "Invalid refresh token" : "Temporarily unavailable");
     return NULL;
   }
   struct armor_oauth_grant g;
@@ -395,8 +397,9 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
     return NULL;
   }
   int64_t changes = 0;
-  if (!used && armor_db_exec(db, &changes, "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
-                             "ti", hash, now)) {
+  if (!used &&
+      armor_db_exec(db, &changes, "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
+                    "ti", hash, now)) {
     fail(err, "server_error", "Temporarily unavailable");
     return NULL;
   }
@@ -487,7 +490,8 @@ json_t *armor_oauth_introspect(const struct armor_oauth_client *c, const char *t
   if (verify_access(token, &claims)) return inactive();
   json_t *o = json_object();
   json_object_set_new(o, "active", json_true());
-  static const char *const copy[] = {"scope", "client_id", "sub", "aud", "iss", "exp", "iat", "nbf", "jti", "auth_time", NULL};
+  static const char *const copy[] = {"scope", "client_id", "sub", "aud",       "iss", "exp",
+                                     "iat",   "nbf",       "jti", "auth_time", NULL};
   for (const char *const *k = copy; *k; k++) {
     json_t *v = json_object_get(claims, *k);
     if (v) json_object_set(o, *k, v);
@@ -502,7 +506,7 @@ static int revoke_refresh(const struct armor_oauth_client *c, const char *token)
   char hash[65];
   armor_secret_token_hash(token, hash);
   struct armor_stmt *st =
-    armor_db_query(armor_db_get(), "SELECT grant_id, client_id FROM oauth_refresh_tokens WHERE hash = $1", "t", hash);
+      armor_db_query(armor_db_get(), "SELECT grant_id, client_id FROM oauth_refresh_tokens WHERE hash = $1", "t", hash);
   if (!st) return ARMOR_DB;
   char grant[37] = "", owner[37] = "";
   int rc = armor_stmt_step(st);
@@ -534,10 +538,11 @@ int armor_oauth_revoke(const struct armor_oauth_client *c, const char *token, co
   } else if (strcmp(cid, c->id)) {
     rc = ARMOR_DENIED;
   } else {
-    rc = armor_db_exec(armor_db_get(), NULL,
-                       "INSERT INTO oauth_revoked_tokens (jti, client_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) "
-                       "ON CONFLICT (jti) DO NOTHING",
-                       "ttii", jti, cid, armor_time(), (int64_t)exp);
+    rc = armor_db_exec(
+        armor_db_get(), NULL,
+        "INSERT INTO oauth_revoked_tokens (jti, client_id, revoked_at, expires_at) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (jti) DO NOTHING",
+        "ttii", jti, cid, armor_time(), (int64_t)exp);
     if (!rc) {
       armor_oauth_jti_add(jti, exp);
       armor_oauth_count(OAUTH_M_REVOKED);

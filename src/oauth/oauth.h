@@ -26,13 +26,13 @@ enum {
 struct armor_oauth_client {
   char id[37];
   char name[129];
-  bool confidential;      /* has a secret; false when token_endpoint_auth_method is "none" */
-  char auth_method[24];   /* client_secret_basic | client_secret_post | none */
-  unsigned grants;        /* ARMOR_GRANT_* */
+  bool confidential;                 /* has a secret; false when token_endpoint_auth_method is "none" */
+  char auth_method[24];              /* client_secret_basic | client_secret_post | none */
+  unsigned grants;                   /* ARMOR_GRANT_* */
   char scope[ARMOR_OAUTH_SCOPE_MAX]; /* registered scopes, space-separated */
   bool skip_consent;
-  char id_token_alg[8];   /* ES256 | RS256 */
-  json_t *redirect_uris;  /* owned array of strings; NULL in cached copies */
+  char id_token_alg[8];              /* ES256 | RS256 */
+  json_t *redirect_uris;             /* owned array of strings; NULL in cached copies */
   json_t *post_logout_redirect_uris; /* owned; NULL in cached copies */
   int64_t created_at, updated_at, secret_rotated_at;
 };
@@ -118,7 +118,7 @@ struct armor_oauth_grant {
 
 /* RFC 6749 error of a grant operation (static strings). */
 struct armor_oauth_error {
-  const char *error;       /* "invalid_grant", ... */
+  const char *error; /* "invalid_grant", ... */
   const char *description;
 };
 
@@ -198,20 +198,20 @@ json_t *armor_oauth_request_open(const char *sealed);
 /* ================================================================ metrics, service */
 
 enum armor_oauth_counter {
-  OAUTH_M_ISSUED_CODE,      /* tokens issued, grant authorization_code */
-  OAUTH_M_ISSUED_CC,        /* grant client_credentials */
-  OAUTH_M_ISSUED_REFRESH,   /* grant refresh_token */
-  OAUTH_M_ISSUED_API,       /* seed-001 /api/auth/token */
-  OAUTH_M_AUTHZ_CODE,       /* authorize: code issued */
-  OAUTH_M_AUTHZ_DENIED,     /* authorize: user denied */
-  OAUTH_M_AUTHZ_ERROR,      /* authorize: error redirected or shown */
-  OAUTH_M_AUTHZ_LOGIN,      /* authorize: login form shown */
-  OAUTH_M_AUTHZ_CONSENT,    /* authorize: consent form shown */
-  OAUTH_M_TOKEN_ERROR,      /* token endpoint refusals */
+  OAUTH_M_ISSUED_CODE,    /* tokens issued, grant authorization_code */
+  OAUTH_M_ISSUED_CC,      /* grant client_credentials */
+  OAUTH_M_ISSUED_REFRESH, /* grant refresh_token */
+  OAUTH_M_ISSUED_API,     /* seed-001 /api/auth/token */
+  OAUTH_M_AUTHZ_CODE,     /* authorize: code issued */
+  OAUTH_M_AUTHZ_DENIED,   /* authorize: user denied */
+  OAUTH_M_AUTHZ_ERROR,    /* authorize: error redirected or shown */
+  OAUTH_M_AUTHZ_LOGIN,    /* authorize: login form shown */
+  OAUTH_M_AUTHZ_CONSENT,  /* authorize: consent form shown */
+  OAUTH_M_TOKEN_ERROR,    /* token endpoint refusals */
   OAUTH_M_INTROSPECT_ACTIVE,
   OAUTH_M_INTROSPECT_INACTIVE,
   OAUTH_M_REVOKED,
-  OAUTH_M_REUSE,            /* code or refresh-token replay detected */
+  OAUTH_M_REUSE, /* code or refresh-token replay detected */
   OAUTH_M_COUNT,
 };
 void armor_oauth_count(enum armor_oauth_counter c);

@@ -270,13 +270,14 @@ static char *opt_name, *opt_auth_method, *opt_grant1, *opt_scope1, *opt_uri1;
 static bool opt_skip_consent;
 
 static const struct armor_opt client_opts[] = {
-  {"name", NULL, "client name (required)", 0, &opt_name},
-  {"grant", NULL, "grant type: client_credentials, authorization_code, refresh_token (repeatable)", 0, &opt_grant1},
-  {"scope", NULL, "a scope the client may request (repeatable)", 0, &opt_scope1},
-  {"redirect-uri", NULL, "a redirect URI (repeatable; needed for authorization_code)", 0, &opt_uri1},
-  {"auth-method", NULL, "client_secret_basic (default), client_secret_post or none (public client)", 0, &opt_auth_method},
-  {"skip-consent", NULL, "first-party client: no consent page", 1, &opt_skip_consent},
-  {NULL, NULL, NULL, 0, NULL},
+    {"name", NULL, "client name (required)", 0, &opt_name},
+    {"grant", NULL, "grant type: client_credentials, authorization_code, refresh_token (repeatable)", 0, &opt_grant1},
+    {"scope", NULL, "a scope the client may request (repeatable)", 0, &opt_scope1},
+    {"redirect-uri", NULL, "a redirect URI (repeatable; needed for authorization_code)", 0, &opt_uri1},
+    {"auth-method", NULL, "client_secret_basic (default), client_secret_post or none (public client)", 0,
+     &opt_auth_method},
+    {"skip-consent", NULL, "first-party client: no consent page", 1, &opt_skip_consent},
+    {NULL, NULL, NULL, 0, NULL},
 };
 
 static int client_create(int argc, char **argv) {
@@ -292,16 +293,20 @@ static int client_create(int argc, char **argv) {
       size_t l = strlen(rep[k]);
       if (!strncmp(a, rep[k], l) && (a[l] == 0 || a[l] == '=')) {
         into = k == 0 ? grants : k == 1 ? scopes : uris;
-        if (a[l] == '=') val = a + l + 1;
-        else if (i + 1 < argc) val = argv[++i];
+        if (a[l] == '=')
+          val = a + l + 1;
+        else if (i + 1 < argc)
+          val = argv[++i];
         else {
           fprintf(stderr, "armor client: flag '%s' needs a value\n", rep[k]);
           goto out;
         }
       }
     }
-    if (into) json_array_append_new(into, json_string(val));
-    else rest[nrest++] = argv[i];
+    if (into)
+      json_array_append_new(into, json_string(val));
+    else
+      rest[nrest++] = argv[i];
   }
   int lc = armor_config_load("client create", nrest, rest, client_opts);
   if (lc == 1) {
@@ -341,7 +346,8 @@ static int client_create(int argc, char **argv) {
   } else {
     json_t *o = json_object();
     json_object_set(o, "client_id", json_object_get(out, "client_id"));
-    if (json_object_get(out, "client_secret")) json_object_set(o, "client_secret", json_object_get(out, "client_secret"));
+    if (json_object_get(out, "client_secret"))
+      json_object_set(o, "client_secret", json_object_get(out, "client_secret"));
     char *s = json_dumps(o, JSON_COMPACT);
     printf("%s\n", s);
     armor_free_secret_str(s);

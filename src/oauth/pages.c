@@ -28,14 +28,13 @@ static void head(struct armor_buf *b, const char *app, const char *title) {
   esc(b, title);
   armor_buf_printf(b, " - ");
   esc(b, app);
-  armor_buf_printf(b,
-                   "</title><style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0}"
-                   "main{max-width:24rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
-                   "box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.3rem;margin-top:0}label{display:block;"
-                   "margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%%;box-sizing:border-box;"
-                   "padding:.5rem;font-size:1rem}button{margin-top:1.2rem;padding:.6rem 1.2rem;font-size:1rem}"
-                   ".error{color:#b00020}.muted{color:#555;font-size:.9rem}ul{padding-left:1.2rem}</style></head>"
-                   "<body><main>\n");
+  armor_buf_printf(b, "</title><style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0}"
+                      "main{max-width:24rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
+                      "box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.3rem;margin-top:0}label{display:block;"
+                      "margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%%;box-sizing:border-box;"
+                      "padding:.5rem;font-size:1rem}button{margin-top:1.2rem;padding:.6rem 1.2rem;font-size:1rem}"
+                      ".error{color:#b00020}.muted{color:#555;font-size:.9rem}ul{padding-left:1.2rem}</style></head>"
+                      "<body><main>\n");
 }
 
 static char *finish(struct armor_buf *b) {

@@ -13,9 +13,9 @@
 #include <string.h>
 
 bool armor_oauth_consent_has(const char *user_id, const char *client_id, const char *scope) {
-  struct armor_stmt *st = armor_db_query(armor_db_get(),
-                                         "SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2", "tt",
-                                         user_id, client_id);
+  struct armor_stmt *st =
+      armor_db_query(armor_db_get(), "SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2", "tt",
+                     user_id, client_id);
   bool ok = false;
   if (st && armor_stmt_step(st) == 1) ok = armor_oauth_scope_subset(scope, armor_stmt_text(st, 0));
   armor_stmt_done(st);
@@ -25,8 +25,8 @@ bool armor_oauth_consent_has(const char *user_id, const char *client_id, const c
 int armor_oauth_consent_save(const char *user_id, const char *client_id, const char *scope) {
   struct armor_db *db = armor_db_get();
   char merged[ARMOR_OAUTH_SCOPE_MAX * 2] = "";
-  struct armor_stmt *st =
-    armor_db_query(db, "SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2", "tt", user_id, client_id);
+  struct armor_stmt *st = armor_db_query(db, "SELECT scope FROM oauth_consents WHERE user_id = $1 AND client_id = $2",
+                                         "tt", user_id, client_id);
   if (!st) return ARMOR_DB;
   if (armor_stmt_step(st) == 1) armor_fmt(merged, sizeof merged, "%s", armor_stmt_text(st, 0));
   armor_stmt_done(st);
@@ -45,12 +45,13 @@ int armor_oauth_consent_save(const char *user_id, const char *client_id, const c
   }
   if (strlen(merged) >= ARMOR_OAUTH_SCOPE_MAX) armor_fmt(merged, sizeof merged, "%s", scope);
   int64_t now = armor_time();
-  return armor_db_exec(db, NULL,
-                       "INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, "
-                       "$4, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, updated_at = $4",
-                       "ttti", user_id, client_id, merged, now)
-           ? ARMOR_DB
-           : ARMOR_OK;
+  return armor_db_exec(
+             db, NULL,
+             "INSERT INTO oauth_consents (user_id, client_id, scope, created_at, updated_at) VALUES ($1, $2, $3, "
+             "$4, $4) ON CONFLICT (user_id, client_id) DO UPDATE SET scope = $3, updated_at = $4",
+             "ttti", user_id, client_id, merged, now)
+             ? ARMOR_DB
+             : ARMOR_OK;
 }
 
 int armor_oauth_browser_login(const char *user_id, int64_t auth_time, char token[64]) {

@@ -31,13 +31,27 @@ static char db_url[512], pg_db[64];
 static void redirect_uris_follow_the_rules(void **state) {
   (void)state;
   char why[128];
-  static const char *const good[] = {"https://app.example.com/cb", "https://app.example.com:8443/cb?x=1",
-                                     "http://127.0.0.1:9000/cb", "http://localhost/cb", "http://[::1]/cb",
-                                     "com.example.app:/oauth2redirect", NULL};
-  static const char *const bad[] = {"http://app.example.com/cb", "https://app.example.com/cb#x", "javascript:alert(1)",
-                                    "data:text/html,x", "/relative", "https://u:p@app.example.com/cb", "https:///cb",
-                                    "HTTPS://app.example.com/cb", "https://app.example.com/c b", "", "vbscript:x",
-                                    "file:///etc/passwd", "http://127.0.0.1.evil.example/cb", NULL};
+  static const char *const good[] = {"https://app.example.com/cb",
+                                     "https://app.example.com:8443/cb?x=1",
+                                     "http://127.0.0.1:9000/cb",
+                                     "http://localhost/cb",
+                                     "http://[::1]/cb",
+                                     "com.example.app:/oauth2redirect",
+                                     NULL};
+  static const char *const bad[] = {"http://app.example.com/cb",
+                                    "https://app.example.com/cb#x",
+                                    "javascript:alert(1)",
+                                    "data:text/html,x",
+                                    "/relative",
+                                    "https://u:p@app.example.com/cb",
+                                    "https:///cb",
+                                    "HTTPS://app.example.com/cb",
+                                    "https://app.example.com/c b",
+                                    "",
+                                    "vbscript:x",
+                                    "file:///etc/passwd",
+                                    "http://127.0.0.1.evil.example/cb",
+                                    NULL};
   for (const char *const *u = good; *u; u++) assert_true(armor_oauth_redirect_uri_ok(*u, why, sizeof why));
   for (const char *const *u = bad; *u; u++) {
     if (armor_oauth_redirect_uri_ok(*u, why, sizeof why)) fail_msg("accepted %s", *u);
@@ -124,7 +138,8 @@ static void secrets_are_hashed_rotated_and_checked(void **state) {
   assert_int_equal(armor_oauth_client_authenticate(id, "wrong", &c), ARMOR_UNAUTHORIZED);
   assert_int_equal(armor_oauth_client_authenticate(id, NULL, &c), ARMOR_UNAUTHORIZED);
   /* the stored value is a hash, not the secret */
-  struct armor_stmt *st = armor_db_query(armor_db_get(), "SELECT secret_hash FROM oauth_clients WHERE id = $1", "t", id);
+  struct armor_stmt *st =
+      armor_db_query(armor_db_get(), "SELECT secret_hash FROM oauth_clients WHERE id = $1", "t", id);
   assert_int_equal(armor_stmt_step(st), 1);
   assert_string_not_equal(armor_stmt_text(st, 0), secret);
   armor_stmt_done(st);
@@ -161,9 +176,14 @@ static void codes_are_single_use_and_replay_revokes(void **state) {
   struct armor_oauth_client c;
   assert_int_equal(armor_oauth_client_get(json_string_value(json_object_get(out, "client_id")), &c), ARMOR_OK);
   const char *verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-  struct armor_oauth_authz a = {.kind = "oauth", .client = &c, .user_id = u.id, .scope = "openid",
-                                .redirect_uri = "https://app.example.com/cb", .nonce = "n",
-                                .code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", .auth_time = armor_time()};
+  struct armor_oauth_authz a = {.kind = "oauth",
+                                .client = &c,
+                                .user_id = u.id,
+                                .scope = "openid",
+                                .redirect_uri = "https://app.example.com/cb",
+                                .nonce = "n",
+                                .code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                                .auth_time = armor_time()};
   char code[64];
   assert_int_equal(armor_oauth_code_issue(&a, code), ARMOR_OK);
   struct armor_oauth_grant g;
@@ -232,8 +252,8 @@ static int teardown(void **state) {
   armor_store_close();
   char cmd[1024];
   if (pg_db[0])
-    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'DROP DATABASE IF EXISTS %s WITH (FORCE)' >/dev/null 2>&1", getenv("ARMOR_TEST_PG"),
-             pg_db);
+    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'DROP DATABASE IF EXISTS %s WITH (FORCE)' >/dev/null 2>&1",
+             getenv("ARMOR_TEST_PG"), pg_db);
   else
     snprintf(cmd, sizeof cmd, "rm -rf /tmp/armor-unit-oauth-%d", (int)getpid());
   if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
@@ -242,12 +262,12 @@ static int teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(redirect_uris_follow_the_rules),
-    cmocka_unit_test(scopes_are_tokens),
-    cmocka_unit_test(pkce_s256_matches_rfc7636_vector),
-    cmocka_unit_test(pages_escape_everything),
-    cmocka_unit_test(secrets_are_hashed_rotated_and_checked),
-    cmocka_unit_test(codes_are_single_use_and_replay_revokes),
+      cmocka_unit_test(redirect_uris_follow_the_rules),
+      cmocka_unit_test(scopes_are_tokens),
+      cmocka_unit_test(pkce_s256_matches_rfc7636_vector),
+      cmocka_unit_test(pages_escape_everything),
+      cmocka_unit_test(secrets_are_hashed_rotated_and_checked),
+      cmocka_unit_test(codes_are_single_use_and_replay_revokes),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
