@@ -312,12 +312,12 @@ void armor_api_oauth_authorize(struct armor_req *r) {
     redirect_error(r, uri, state, "login_required", "The user is not signed in");
   else if (login)
     show_login(r, &c, req, armor_oauth_param(r, "login_hint"), NULL, 200);
-  else if (needs_consent(&c, req, user_id) && p_none)
-    redirect_error(r, uri, state, "consent_required", "The user has not consented");
-  else if (needs_consent(&c, req, user_id))
-    show_consent(r, &c, req, u.username);
-  else
+  else if (!needs_consent(&c, req, user_id))
     issue_code(r, &c, req, user_id, auth_time);
+  else if (p_none)
+    redirect_error(r, uri, state, "consent_required", "The user has not consented");
+  else
+    show_consent(r, &c, req, u.username);
   json_decref(req);
   armor_oauth_client_clear(&c);
 }

@@ -49,7 +49,7 @@ static void grant_revoke(const char *grant_id, const char *reason) {
   }
   armor_stmt_done(st);
   armor_revoke_session(grant_id, now + armor_oauth_access_ttl());
-  if (sid[0]) armor_revoke_session(sid, 0);
+  if (sid[0]) armor_sessions_revoke(sid, NULL, reason);
   if (client[0]) {
     json_t *d = json_object();
     json_object_set_new(d, "client_id", json_string(client));
@@ -190,7 +190,7 @@ int armor_oauth_grant_set_session(const char *grant_id, const char *sid) {
   if (rc < 0) return ARMOR_DB;
   /* A racing replay revoked the grant before the session existed: end it now. */
   if (revoked) {
-    armor_revoke_session(sid, 0);
+    armor_sessions_revoke(sid, NULL, "authorization code reused");
     return ARMOR_CONFLICT;
   }
   return ARMOR_OK;

@@ -451,6 +451,8 @@ test('seed 001: POST /api/auth/authorize then POST /api/auth/token; reuse ends t
   await sleep(100);
   st = await api(s.url, 'GET', '/api/auth/state', { token: d.token });
   assert.equal(st.status, 401, 'the session of the first redemption ended');
+  const re = await api(s.url, 'POST', '/api/auth/token/reissue', { body: { refresh_token: d.refresh_token } });
+  assert.equal(re.status, 401, 'its refresh token is dead too');
   // the bearer variant, and refusals
   const p2 = pkce();
   const login = (await api(s.url, 'POST', '/api/auth/login', { body: ALICE })).body.data.token;
