@@ -67,6 +67,11 @@ int armor_oauth_code_issue(const struct armor_oauth_authz *a, char code[64]) {
   armor_random_b64url(32, code, 64);
   armor_secret_token_hash(code, hash);
   int64_t now = armor_time();
+  /* The row lives as long as something issued from it can: the refresh family (or the Armor session
+     of a seed-001 code), otherwise just the code and the access tokens of its one redemption. */
+  bool long_lived = (a->client->grants & ARMOR_GRANT_REFRESH) || strcmp(a->kind, "oauth");
+  int64_t expires = now + (long_lived ? (s.session_max_seconds > 0 ? s.session_max_seconds : 2592000)
+                                      : ARMOR_OAUTH_CODE_TTL + armor_oauth_access_ttl() + 60);
   int rc = armor_db_exec(armor_db_get(), NULL,
                          "INSERT INTO oauth_grants (id, kind, client_id, user_id, scope, redirect_uri, nonce, "
                          "code_challenge, auth_time, code_hash, code_expires_at, created_at, expires_at) VALUES "
@@ -74,8 +79,7 @@ int armor_oauth_code_issue(const struct armor_oauth_authz *a, char code[64]) {
                          "ttttttttitiii", id, a->kind, a->client->id, a->user_id, a->scope, a->redirect_uri,
                          a->nonce && *a->nonce ? a->nonce : NULL,
                          a->code_challenge && *a->code_challenge ? a->code_challenge : NULL, a->auth_time, hash,
-                         now + ARMOR_OAUTH_CODE_TTL, now,
-                         now + (s.session_max_seconds > 0 ? s.session_max_seconds : 2592000));
+                         now + ARMOR_OAUTH_CODE_TTL, now, expires);
   if (rc) {
     sodium_memzero(code, 64);
     return ARMOR_DB;
