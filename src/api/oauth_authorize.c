@@ -650,7 +650,7 @@ void armor_api_auth_token(struct armor_req *r) {
     return;
   }
   struct armor_oauth_client c;
-  int rc = armor_oauth_client_authenticate(client_id, secret, &c);
+  int rc = armor_oauth_client_authenticate(NULL, client_id, secret, &c);
   if (rc) {
     armor_reply_rc(r, rc == ARMOR_DB ? rc : ARMOR_UNAUTHORIZED, "Client authentication failed");
     return;

@@ -575,24 +575,47 @@ static size_t slot_of(const char *key) {
   return h % CACHE_SLOTS;
 }
 
-int armor_oauth_client_authenticate(const char *id, const char *secret, struct armor_oauth_client *out) {
+static bool cache_get(const char *key, struct armor_oauth_client *out) {
+  size_t s = slot_of(key);
+  bool hit = false;
+  pthread_mutex_lock(&cache_lock);
+  if (cache[s].expires_ms > armor_now_ms() && !strcmp(cache[s].key, key)) {
+    *out = cache[s].c;
+    hit = true;
+  }
+  pthread_mutex_unlock(&cache_lock);
+  return hit;
+}
+
+static void cache_put(const char *key, const struct armor_oauth_client *c) {
+  size_t s = slot_of(key);
+  pthread_mutex_lock(&cache_lock);
+  memcpy(cache[s].key, key, 65);
+  cache[s].c = *c;
+  cache[s].expires_ms = armor_now_ms() + CACHE_TTL_MS;
+  pthread_mutex_unlock(&cache_lock);
+}
+
+int armor_oauth_client_authenticate(const char *raw, const char *id, const char *secret,
+                                    struct armor_oauth_client *out) {
+  /* Cache keys are keyed hashes of what proves the secret (the raw header, or id and secret),
+     so a hit proves it without the secret being stored anywhere. */
+  char rawkey[65] = "", key[65];
+  if (raw && strlen(raw) <= 1024) {
+    armor_secret_token_hash(raw, rawkey);
+    rawkey[0] = 'r'; /* never equal to an id+secret key */
+    if (cache_get(rawkey, out)) return ARMOR_OK;
+  }
   if (!id || !armor_uuid_valid(id)) return ARMOR_UNAUTHORIZED;
   if (secret && (!*secret || strlen(secret) > 256)) return ARMOR_UNAUTHORIZED;
-  /* Cache key: keyed hash of id and secret, so a hit proves the secret without storing it. */
-  char material[320], key[65];
+  char material[320];
   armor_fmt(material, sizeof material, "%s\n%s", id, secret ? secret : "");
   armor_secret_token_hash(material, key);
   sodium_memzero(material, sizeof material);
-  size_t s = slot_of(key);
-  int64_t now = armor_now_ms();
-  pthread_mutex_lock(&cache_lock);
-  if (cache[s].expires_ms > now && !strcmp(cache[s].key, key)) {
-    *out = cache[s].c;
-    pthread_mutex_unlock(&cache_lock);
+  if (cache_get(key, out)) {
+    if (rawkey[0]) cache_put(rawkey, out);
     return ARMOR_OK;
   }
-  pthread_mutex_unlock(&cache_lock);
-
   char stored[65] = "";
   int rc = load(id, out, stored, false);
   if (rc == ARMOR_NOT_FOUND) return ARMOR_UNAUTHORIZED;
@@ -604,10 +627,7 @@ int armor_oauth_client_authenticate(const char *id, const char *secret, struct a
   } else if (out->confidential) {
     return ARMOR_UNAUTHORIZED;
   }
-  pthread_mutex_lock(&cache_lock);
-  memcpy(cache[s].key, key, sizeof key);
-  cache[s].c = *out;
-  cache[s].expires_ms = now + CACHE_TTL_MS;
-  pthread_mutex_unlock(&cache_lock);
+  cache_put(key, out);
+  if (rawkey[0]) cache_put(rawkey, out);
   return ARMOR_OK;
 }

@@ -492,16 +492,11 @@ json_t *armor_oauth_introspect(const struct armor_oauth_client *c, const char *t
   if (!looks_like_jwt(token)) return introspect_refresh(c, token);
   json_t *claims;
   if (verify_access(token, &claims)) return inactive();
-  json_t *o = json_object();
-  json_object_set_new(o, "active", json_true());
-  static const char *const copy[] = {"scope", "client_id", "sub", "aud",       "iss", "exp",
-                                     "iat",   "nbf",       "jti", "auth_time", NULL};
-  for (const char *const *k = copy; *k; k++) {
-    json_t *v = json_object_get(claims, *k);
-    if (v) json_object_set(o, *k, v);
-  }
-  json_object_set_new(o, "token_type", json_string("Bearer"));
-  json_decref(claims);
+  /* The claims are our copy: answer them, minus what is internal, plus active and token_type. */
+  json_object_del(claims, "sid");
+  json_object_set_new(claims, "active", json_true());
+  json_object_set_new(claims, "token_type", json_string("Bearer"));
+  json_t *o = claims;
   armor_oauth_count(OAUTH_M_INTROSPECT_ACTIVE);
   return o;
 }

@@ -69,10 +69,13 @@ int armor_oauth_client_rotate_secret(const char *id, char secret[64]);
 /*
  * Authenticates a client at the token, introspection and revocation endpoints.
  * secret NULL: a public client identifying itself (allowed only when it has no secret).
- * Successful checks are cached for a few seconds keyed by a keyed hash of id+secret.
- * out has no URI lists. ARMOR_OK / ARMOR_UNAUTHORIZED / ARMOR_DB.
+ * raw (may be NULL): the credential exactly as received (the Authorization header); a cached
+ * success for the same raw value skips decoding it. Successes are cached for a few seconds,
+ * keyed by keyed hashes of raw and of id+secret. out has no URI lists.
+ * ARMOR_OK / ARMOR_UNAUTHORIZED / ARMOR_DB.
  */
-int armor_oauth_client_authenticate(const char *id, const char *secret, struct armor_oauth_client *out);
+int armor_oauth_client_authenticate(const char *raw, const char *id, const char *secret,
+                                    struct armor_oauth_client *out);
 
 /* True when uri may be registered: absolute, no fragment, https (http only on loopback hosts)
    or a private-use scheme with a dot (RFC 8252); why receives the reason otherwise. */

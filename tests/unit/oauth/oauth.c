@@ -133,10 +133,10 @@ static void secrets_are_hashed_rotated_and_checked(void **state) {
   const char *secret = json_string_value(json_object_get(out, "client_secret"));
   assert_int_equal(strlen(secret), 43);
   struct armor_oauth_client c;
-  assert_int_equal(armor_oauth_client_authenticate(id, secret, &c), ARMOR_OK);
-  assert_int_equal(armor_oauth_client_authenticate(id, secret, &c), ARMOR_OK); /* cached */
-  assert_int_equal(armor_oauth_client_authenticate(id, "wrong", &c), ARMOR_UNAUTHORIZED);
-  assert_int_equal(armor_oauth_client_authenticate(id, NULL, &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, secret, &c), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, secret, &c), ARMOR_OK); /* cached */
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, "wrong", &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, NULL, &c), ARMOR_UNAUTHORIZED);
   /* the stored value is a hash, not the secret */
   struct armor_stmt *st =
       armor_db_query(armor_db_get(), "SELECT secret_hash FROM oauth_clients WHERE id = $1", "t", id);
@@ -145,8 +145,8 @@ static void secrets_are_hashed_rotated_and_checked(void **state) {
   armor_stmt_done(st);
   char fresh[64];
   assert_int_equal(armor_oauth_client_rotate_secret(id, fresh), ARMOR_OK);
-  assert_int_equal(armor_oauth_client_authenticate(id, secret, &c), ARMOR_UNAUTHORIZED);
-  assert_int_equal(armor_oauth_client_authenticate(id, fresh, &c), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, secret, &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, fresh, &c), ARMOR_OK);
   json_t *t = armor_oauth_client_credentials(&c, "api", NULL, &(struct armor_oauth_error){0});
   assert_non_null(t);
   const char *at = json_string_value(json_object_get(t, "access_token"));
@@ -159,7 +159,7 @@ static void secrets_are_hashed_rotated_and_checked(void **state) {
   json_decref(i);
   json_decref(t);
   assert_int_equal(armor_oauth_client_delete(id), ARMOR_OK);
-  assert_int_equal(armor_oauth_client_authenticate(id, fresh, &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, fresh, &c), ARMOR_UNAUTHORIZED);
   json_decref(out);
 }
 
