@@ -189,16 +189,6 @@ static bool needs_consent(const struct armor_oauth_client *c, const json_t *req,
   return !armor_oauth_consent_has(user_id, c->id, jstr(req, "s") ? jstr(req, "s") : "");
 }
 
-static bool pkce_challenge_ok(const char *s) {
-  size_t n = strlen(s);
-  if (n < 43 || n > 128) return false;
-  for (const char *p = s; *p; p++)
-    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' ||
-          *p == '_' || *p == '~'))
-      return false;
-  return true;
-}
-
 static bool prompt_ok(const char *p, bool *none, bool *login, bool *consent) {
   *none = *login = *consent = false;
   if (!p) return true;
@@ -271,7 +261,7 @@ void armor_api_oauth_authorize(struct armor_req *r) {
     err = "invalid_request", desc = "code_challenge_method must be S256";
   else if (!cc && ccm)
     err = "invalid_request", desc = "code_challenge is missing";
-  else if (cc && !pkce_challenge_ok(cc))
+  else if (cc && !armor_oauth_pkce_value_ok(cc))
     err = "invalid_request", desc = "Malformed code_challenge";
   else if (!cc && !c.confidential)
     err = "invalid_request", desc = "PKCE (code_challenge with S256) is required for public clients";
@@ -548,7 +538,7 @@ void armor_api_auth_authorize(struct armor_req *r) {
       !armor_json_str_or_reply(r, "scope", false, 1, ARMOR_OAUTH_SCOPE_MAX - 1, &scope) ||
       !armor_json_str_or_reply(r, "nonce", false, 1, 255, &nonce))
     return;
-  if ((ccm && strcmp(ccm, "S256")) || !pkce_challenge_ok(cc)) {
+  if ((ccm && strcmp(ccm, "S256")) || !armor_oauth_pkce_value_ok(cc)) {
     armor_reply_field_error(r, 400, "VALIDATION_FAILED",
                             ccm && strcmp(ccm, "S256") ? "code_challenge_method" : "code_challenge",
                             "PKCE with S256 is required");

@@ -87,7 +87,7 @@ int armor_oauth_code_issue(const struct armor_oauth_authz *a, char code[64]) {
   return ARMOR_OK;
 }
 
-static bool verifier_ok(const char *v) {
+bool armor_oauth_pkce_value_ok(const char *v) {
   size_t n = strlen(v);
   if (n < 43 || n > 128) return false;
   for (const char *p = v; *p; p++)
@@ -168,7 +168,7 @@ int armor_oauth_code_redeem(const char *kind, const struct armor_oauth_client *c
     ok = fail(err, "invalid_grant", "code_verifier is required (PKCE)");
   else if (!challenge[0] && verifier && *verifier)
     ok = fail(err, "invalid_grant", "code_verifier given but the authorization request had no code_challenge");
-  else if (challenge[0] && (!verifier_ok(verifier) || !armor_oauth_pkce_s256_matches(verifier, challenge)))
+  else if (challenge[0] && (!armor_oauth_pkce_value_ok(verifier) || !armor_oauth_pkce_s256_matches(verifier, challenge)))
     ok = fail(err, "invalid_grant", "code_verifier does not match the code_challenge");
   if (!ok) {
     grant_revoke(g->id, "failed redemption");

@@ -105,6 +105,8 @@ struct armor_oauth_authz {
 
 #define ARMOR_OAUTH_CODE_TTL 60
 
+/* True when v has the syntax of a PKCE code_verifier or S256 code_challenge: 43-128 unreserved characters. */
+bool armor_oauth_pkce_value_ok(const char *v);
 /* Issues a code (code[64], 256 bits, base64url) valid ARMOR_OAUTH_CODE_TTL s. ARMOR_OK / ARMOR_DB. */
 int armor_oauth_code_issue(const struct armor_oauth_authz *a, char code[64]);
 
