@@ -199,7 +199,7 @@ static void finish(struct armor_db *db, const struct msg *m, const char *claim_i
     dbrc = armor_db_exec(db, NULL,
                          "UPDATE outbox SET status = 'pending', next_at = $1, last_error = $2, lease_until = 0 "
                          "WHERE id = $3 AND claim = $4",
-                         "itti", wall_ms() + delay, answer, m->id, claim_id);
+                         "ittt", wall_ms() + delay, answer, m->id, claim_id);
     armor_warn("outbox: %s %s to %s not delivered (attempt %d): %s; retrying in %lld ms", m->channel, m->id, masked,
                m->attempts, answer, (long long)delay);
   }

@@ -64,11 +64,16 @@ struct answer {
   size_t len;
 };
 
-/* Keeps the server's last reply line (the debug stream's incoming headers are the SMTP replies). */
+/*
+ * Keeps the server's last reply line (the debug stream's incoming headers are
+ * the SMTP replies), except that an error reply is not replaced by the
+ * "221" that answers the QUIT after it.
+ */
 static int on_debug(CURL *h, curl_infotype type, char *data, size_t size, void *arg) {
   (void)h;
   struct answer *a = arg;
   if (type != CURLINFO_HEADER_IN || !a->len) return 0;
+  if ((a->buf[0] == '4' || a->buf[0] == '5') && size && data[0] == '2') return 0;
   while (size && (data[size - 1] == '\n' || data[size - 1] == '\r')) size--;
   if (size >= a->len) size = a->len - 1;
   memcpy(a->buf, data, size);
@@ -200,14 +205,8 @@ void armor_mask_email(const char *email, char *out, size_t outlen) {
 }
 
 void armor_mask_phone(const char *phone, char *out, size_t outlen) {
+  /* A fixed number of stars: the mask does not tell the number's length. */
   size_t n = strlen(phone);
-  if (n < 6) {
-    armor_fmt(out, outlen, "***");
-    return;
-  }
-  char stars[32];
-  size_t k = n - 4 < sizeof stars - 1 ? n - 4 : sizeof stars - 1;
-  memset(stars, '*', k);
-  stars[k] = 0;
-  armor_fmt(out, outlen, "%.2s%s%s", phone, stars, phone + n - 2);
+  if (n < 6) armor_fmt(out, outlen, "***");
+  else armor_fmt(out, outlen, "%.2s*******%s", phone, phone + n - 2);
 }
