@@ -70,9 +70,11 @@ static void secrets_are_encrypted_at_rest_and_write_only(void **state) {
   json_t *v = armor_settings_section_view("email");
   assert_null(json_object_get(v, "password"));
   assert_true(json_is_true(json_object_get(v, "password_set")));
-  char *dump = json_dumps(armor_settings_view(), 0);
+  json_t *all = armor_settings_view();
+  char *dump = json_dumps(all, 0);
+  json_decref(all);
   assert_null(strstr(dump, "s3cret"));
-  free(dump);
+  armor_free(dump);
   json_decref(v);
 }
 
