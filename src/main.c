@@ -8,6 +8,7 @@
 #include "core/config.h"
 #include "core/secret.h"
 #include "http/http.h"
+#include "http/router.h"
 #include "store/store.h"
 
 #include <errno.h>
@@ -86,6 +87,9 @@ static int cmd_serve(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (armor_app_start()) return 2;
+  /* Diagnostic routes for the API test suite; never set in production (docs/configuration.md). */
+  const char *tr = getenv("ARMOR_TEST_ROUTES");
+  armor_router_enable_test_routes(tr && !strcmp(tr, "1"));
   struct armor_http_opts o = {
     .host = armor_cfg.host,
     .port = armor_cfg.port,
@@ -96,12 +100,17 @@ static int cmd_serve(int argc, char **argv) {
     .queue = armor_cfg.queue,
     .max_connections = armor_cfg.max_connections,
     .conn_timeout = armor_cfg.conn_timeout,
+    .request_timeout = armor_cfg.request_timeout,
     .max_body = (size_t)armor_cfg.max_body,
     .access_log = armor_cfg.access_log,
   };
-  if (armor_http_start(&o)) {
-    fprintf(stderr, "armor: cannot listen on %s (address in use or not available)\n", armor_cfg.listen);
+  char err[256];
+  if (armor_http_start(&o, err, sizeof err)) {
+    fprintf(stderr, "armor: %s\n", err);
     armor_app_stop();
+    armor_store_close();
+    if (key) armor_free_secret_str(key);
+    armor_free(cert);
     return 2;
   }
   armor_info("armor %s listening on %s://%s (%s database) ready in %lld ms", ARMOR_VERSION, cert ? "https" : "http",
@@ -156,6 +165,14 @@ int main(int argc, char **argv) {
   if (!strcmp(cmd, "serve")) return cmd_serve(argc - 2, argv + 2);
   if (!strcmp(cmd, "migrate")) return cmd_migrate(argc - 2, argv + 2);
   if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+    if (argc > 2 && (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h"))) {
+      printf("usage: armor version\n\nPrints the version of this binary.\n");
+      return 0;
+    }
+    if (argc > 2) {
+      fprintf(stderr, "armor version: unexpected argument '%s' (see armor version --help)\n", argv[2]);
+      return 2;
+    }
     printf("armor %s\n", ARMOR_VERSION);
     return 0;
   }

@@ -1,8 +1,24 @@
 /*
- * Routes of the jwks module (placeholder table until the module lands).
+ * GET /.well-known/jwks.json: the public signing keys (active and recently
+ * retired), served from the key set's prebuilt text.
  */
 #include "app/services.h"
+#include "auth/tokens_int.h"
+
+static void jwks(struct armor_req *r) {
+  struct armor_keyset *ks = armor_keyset_get();
+  armor_reply_header(r, "Cache-Control", "public, max-age=60");
+  armor_reply_header(r, "Access-Control-Allow-Origin", "*");
+  if (ks && ks->jwks_text) {
+    armor_reply_raw(r, 200, "application/json", ks->jwks_text, ks->jwks_len);
+  } else {
+    static const char empty[] = "{\"keys\":[]}";
+    armor_reply_raw(r, 200, "application/json", empty, sizeof empty - 1);
+  }
+  armor_keyset_put(ks);
+}
 
 const struct armor_route armor_routes_jwks[] = {
+  {"GET", "/.well-known/jwks.json", jwks, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
   {NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -150,6 +150,47 @@ static void docs_redirect(struct armor_req *r) { armor_reply_redirect(r, 301, "/
 
 void armor_system_init(void) { started_at = armor_time(); }
 
+/* ---------------------------------------------------------------- diagnostics for the test suite
+ * Matched only when ARMOR_TEST_ROUTES=1 (ROUTE_TEST): they let the API tests drive the HTTP layer's body
+ * checks, field validation, the worker pool and the drain on SIGTERM without depending on other modules. */
+
+static void test_echo(struct armor_req *r) {
+  static const char *const known[] = {"name", "count", "flag", "nested", NULL};
+  const char *name;
+  long long count = 0;
+  bool flag = false;
+  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "name", true, 1, 64, &name) ||
+      !armor_json_int_or_reply(r, "count", 0, 100, &count, NULL) || !armor_json_bool_or_reply(r, "flag", &flag, NULL))
+    return;
+  armor_reply_ok(r, 200, "echo", json_incref(r->json));
+}
+
+static void test_form(struct armor_req *r) {
+  json_t *d = json_object();
+  for (int i = 0; i < r->nform; i++) json_object_set_new(d, r->form[i].name, json_string(r->form[i].value));
+  armor_reply_ok(r, 200, "form", d);
+}
+
+static void test_slow(struct armor_req *r) {
+  long long ms = 200;
+  const char *q = armor_req_query(r, "ms");
+  if (q && !armor_parse_int(q, 0, 10000, &ms)) {
+    armor_reply_field_error(r, 400, "VALIDATION_FAILED", "ms", "Query parameter 'ms' must be 0 to 10000");
+    return;
+  }
+  usleep((useconds_t)ms * 1000);
+  json_t *d = json_object();
+  json_object_set_new(d, "slept_ms", json_integer(ms));
+  armor_reply_ok(r, 200, "slept", d);
+}
+
+static void test_item(struct armor_req *r) {
+  json_t *d = json_object();
+  json_object_set_new(d, "id", json_string(armor_req_param(r, "id")));
+  json_object_set_new(d, "method", json_string(r->method));
+  armor_reply_ok(r, 200, "item", d);
+}
+
 const struct armor_route armor_routes_system[] = {
   {"GET", "/", index_, ROUTE_PUBLIC, NULL, 0},
   {"GET", "/health", health, ROUTE_PUBLIC, NULL, 0},
@@ -159,5 +200,10 @@ const struct armor_route armor_routes_system[] = {
   {"GET", "/docs", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN, NULL, 0},
   {"GET", "/docs/*", docs, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN | ROUTE_PREFIX, NULL, 0},
   {"GET", "/swagger-ui.html", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+  {"POST", "/api/_test/echo", test_echo, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_JSON, NULL, 4096},
+  {"POST", "/api/_test/form", test_form, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_FORM, NULL, 0},
+  {"GET", "/api/_test/slow", test_slow, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_SLOW, NULL, 0},
+  {"GET", "/api/_test/items/{id}", test_item, ROUTE_TEST | ROUTE_HIDDEN, NULL, 0},
+  {"DELETE", "/api/_test/items/{id}", test_item, ROUTE_TEST | ROUTE_HIDDEN, NULL, 0},
   {NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -15,14 +15,22 @@
 #include "core/armor.h"
 #include <jansson.h>
 
-/* Loads the keys (creating the first ones), starts the rotation and revocation threads. 0 or -1. */
+/*
+ * Loads the keys (creating the first ones), starts the background thread that
+ * reloads keys (every 10 s), rotates them on schedule (ARMOR_KEY_ROTATION_DAYS,
+ * default 30, 0 = never; checked hourly) and polls revocations (every second). 0 or -1.
+ */
 int armor_keys_start(void);
 void armor_keys_stop(void);
-/* Creates a new active key of each algorithm; older keys stay published until their tokens expired. */
+/*
+ * Creates a new active key of each algorithm (and reloads); older keys stay published
+ * until their tokens expired. Needs the store and the master key. 0 or -1.
+ */
 int armor_keys_rotate(void);
 /* {"keys":[...public JWKs with kid, alg, use...]}; new reference. */
 json_t *armor_keys_jwks(void);
-/* Issuer (the public URL) every token carries and every verification checks. */
+/* Issuer (the public URL) every token carries and every verification checks:
+   armor_cfg.public_url, or the settings' app.public_url when that is unset. */
 const char *armor_tokens_issuer(void);
 
 /*
@@ -35,18 +43,59 @@ char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg);
  * Verifies a compact JWS: the kid must name a known key and the header alg must be
  * that key's alg (no "none", no HS*), signature valid, iss = issuer, aud contains
  * `aud` (when non-NULL), exp in the future (ARMOR_EXPIRED otherwise), nbf/iat sane,
- * and the sid (if any) not revoked. On ARMOR_OK *claims is a new reference.
+ * and the sid (if any) not revoked. On ARMOR_OK *claims (may be NULL) is a new
+ * reference the caller owns and may modify (a copy). exp is strict; nbf/iat may
+ * be up to 60 s in the future (clock skew between nodes).
  * Results are cached by token hash; a cached hit still checks exp and revocation.
  * Returns ARMOR_OK, ARMOR_UNAUTHORIZED or ARMOR_EXPIRED.
  */
 int armor_jwt_verify(const char *token, const char *aud, json_t **claims);
 
+/*
+ * armor_jwt_verify with relaxations, for the OIDC protocol code: e.g. an
+ * id_token_hint may be expired (ARMOR_JWT_ALLOW_EXPIRED) and its session already
+ * ended (ARMOR_JWT_IGNORE_REVOKED). Signature, kid/alg, iss and aud are always
+ * checked; a token whose key has left the key set is refused.
+ */
+enum { ARMOR_JWT_ALLOW_EXPIRED = 1 << 0, ARMOR_JWT_IGNORE_REVOKED = 1 << 1 };
+int armor_jwt_verify_ex(const char *token, const char *aud, unsigned flags, json_t **claims);
+
 /* The audience of Armor's own API access tokens. */
 #define ARMOR_API_AUDIENCE "armor"
 
-/* Marks a session revoked on every node (persisted; visible everywhere within 2 s). until: when its tokens expire anyway. */
+/*
+ * Marks a session revoked on every node (persisted; visible everywhere within 2 s).
+ * until: when its tokens expire anyway (e.g. now + access-token TTL); <= 0 means
+ * "now + the longest token lifetime". Idempotent. ARMOR_OK, ARMOR_INVALID or ARMOR_DB.
+ * The local node refuses the session's tokens as soon as this returns.
+ */
 int armor_revoke_session(const char *sid, int64_t until);
-/* Marks every token of a subject issued before `before` revoked (used for client/user-wide revocations). */
+/* True when the session id is in the in-memory revocation view (no database read). */
 bool armor_session_is_revoked(const char *sid);
+
+/* ---- helpers for the accounts and OAuth/OIDC code ---- */
+
+/*
+ * Longest lifetime an id_token (or any other JWT besides access tokens) may have.
+ * A retired key stays published for max(access_token_ttl_seconds, this) plus a
+ * margin, so tokens signed with it stay verifiable everywhere until they expire.
+ */
+#define ARMOR_ID_TOKEN_MAX_TTL 3600
+
+/*
+ * OIDC at_hash / c_hash: base64url of the left half of the SHA-256 of `value`
+ * (for ES256 and RS256). out receives 22 characters and a NUL.
+ * 0, or -1 for an unsupported alg.
+ */
+int armor_jwt_at_hash(const char *value, const char *alg, char out[64]);
+
+/*
+ * RFC 7638 JWK thumbprint (base64url of SHA-256 over the required members) of a
+ * public EC or RSA JWK. Armor's kids are these thumbprints. 0 or -1.
+ */
+int armor_jwk_thumbprint(const json_t *jwk, char out[64]);
+
+/* The kid Armor currently signs with for alg (NULL: ES256) into out; 0 or -1 when none. */
+int armor_keys_current_kid(const char *alg, char out[64]);
 
 #endif

@@ -35,6 +35,7 @@ static const struct armor_opt common_opts[] = {
   {"max-body", "ARMOR_MAX_BODY", "default request body limit in bytes (default 65536)", 2, &armor_cfg.max_body},
   {"max-connections", "ARMOR_MAX_CONNECTIONS", "connection limit (default 4096)", 2, &armor_cfg.max_connections},
   {"conn-timeout", "ARMOR_CONN_TIMEOUT", "idle connection timeout in seconds (default 30)", 2, &armor_cfg.conn_timeout},
+  {"request-timeout", "ARMOR_REQUEST_TIMEOUT", "seconds a client has to send a whole request (default 60)", 2, &armor_cfg.request_timeout},
   {"db-pool", "ARMOR_DB_POOL", "PostgreSQL connections per node (default 16)", 2, &armor_cfg.db_pool},
   {NULL, NULL, NULL, 0, NULL},
 };
@@ -49,6 +50,7 @@ static void set_defaults(void) {
   armor_cfg.max_body = 65536;
   armor_cfg.max_connections = 4096;
   armor_cfg.conn_timeout = 30;
+  armor_cfg.request_timeout = 60;
   armor_cfg.db_pool = 16;
 }
 

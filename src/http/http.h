@@ -24,6 +24,7 @@ enum {
   ROUTE_OPTJSON = 1 << 6, /* a JSON object body is optional */
   ROUTE_HIDDEN = 1 << 7,  /* not in the OpenAPI document (redirects, static assets) */
   ROUTE_PREFIX = 1 << 8,  /* the pattern's last segment "*" matches the rest of the path */
+  ROUTE_TEST = 1 << 9,    /* diagnostics for the test suite: matched only after armor_router_enable_test_routes */
 };
 
 /* One entry of the static route table. */
@@ -157,12 +158,13 @@ struct armor_http_opts {
   int workers;
   int queue;
   int max_connections;
-  int conn_timeout;
+  int conn_timeout;    /* seconds a connection may stay silent */
+  int request_timeout; /* seconds from the request line to the end of the body; 0: none */
   size_t max_body;
   bool access_log;
 };
-/* Starts listening; returns 0 or -1 after logging one line. */
-int armor_http_start(const struct armor_http_opts *o);
+/* Starts listening; returns 0, or -1 with one line (no trailing newline) in err. */
+int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen);
 /* Stops accepting, drains in-flight requests (up to `grace_ms`) and stops. */
 void armor_http_stop(int grace_ms);
 /* Prometheus text of request metrics appended to b. */

@@ -7,6 +7,7 @@
 #include <string.h>
 
 static size_t nroutes;
+static bool test_routes;
 static const struct armor_route **flat;
 static size_t *prefix_len;
 
@@ -19,6 +20,8 @@ const struct armor_route *armor_routes_at(size_t i) {
   if (!flat) armor_router_init();
   return i < nroutes ? flat[i] : NULL;
 }
+
+void armor_router_enable_test_routes(bool on) { test_routes = on; }
 
 void armor_router_init(void) {
   if (flat) return;
@@ -92,15 +95,28 @@ static bool match_one(struct armor_arena *arena, const struct armor_route *rt, c
   return true;
 }
 
+/* Appends method to the comma-separated list in allow unless it is there already. */
+static void allow_add(char *allow, size_t allowlen, const char *method) {
+  size_t ml = strlen(method), alen = strlen(allow);
+  for (const char *q = allow; (q = strstr(q, method)); q += ml)
+    if ((q == allow || q[-1] == ' ') && (q[ml] == ',' || q[ml] == 0)) return;
+  if (alen + ml + 3 > allowlen) return;
+  if (alen) {
+    memcpy(allow + alen, ", ", 2);
+    alen += 2;
+  }
+  memcpy(allow + alen, method, ml + 1);
+}
+
 int armor_router_match(struct armor_arena *arena, const char *method, const char *path, const struct armor_route **out,
                        size_t *index, struct armor_kv *params, int *nparams, char *allow, size_t allowlen) {
   if (!flat) armor_router_init();
   bool head = !strcmp(method, "HEAD");
-  size_t alen = 0;
   if (allowlen) allow[0] = 0;
   bool path_matched = false;
   for (size_t i = 0; i < nroutes; i++) {
     const struct armor_route *rt = flat[i];
+    if ((rt->flags & ROUTE_TEST) && !test_routes) continue;
     if (strncmp(path, rt->pattern, prefix_len[i])) continue;
     int np = 0;
     bool same_method = !strcmp(rt->method, method) || (head && !strcmp(rt->method, "GET"));
@@ -112,19 +128,9 @@ int armor_router_match(struct armor_arena *arena, const char *method, const char
       return 200;
     }
     path_matched = true;
-    /* Collect distinct methods for Allow. */
-    size_t ml = strlen(rt->method);
-    bool seen = false;
-    for (const char *q = allow; q && (q = strstr(q, rt->method)); q += ml)
-      if ((q == allow || q[-1] == ' ') && (q[ml] == ',' || q[ml] == 0)) seen = true;
-    if (!seen && alen + ml + 3 < allowlen) {
-      if (alen) {
-        memcpy(allow + alen, ", ", 2);
-        alen += 2;
-      }
-      memcpy(allow + alen, rt->method, ml);
-      alen += ml;
-      allow[alen] = 0;
+    if (allowlen) {
+      allow_add(allow, allowlen, rt->method);
+      if (!strcmp(rt->method, "GET")) allow_add(allow, allowlen, "HEAD");
     }
   }
   return path_matched ? 405 : 404;

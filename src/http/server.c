@@ -12,6 +12,8 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -19,13 +21,17 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #define MAX_HEADER_BYTES (16 * 1024)
 #define MAX_JSON_DEPTH 32
 #define MAX_KV 64
+/* Body bytes read and dropped after a refusal before the connection is closed instead of answered. */
+#define MAX_DISCARD (1024 * 1024)
 
 static struct MHD_Daemon *daemon_;
+static int listen_fd = -1;
 static struct armor_http_opts opts;
 static armor_authenticator_fn authenticator;
 static atomic_int inflight;
@@ -45,6 +51,7 @@ struct ctx {
   struct armor_buf body;
   size_t max_body;
   int early_status; /* set when the request is refused before dispatch */
+  size_t discarded; /* body bytes read and dropped after early_status was set */
   size_t route_index;
   int64_t start_us;
   char allow[128];
@@ -412,7 +419,16 @@ static enum MHD_Result dispatch(struct ctx *c) {
     case 431: armor_reply_error(r, 431, "BAD_REQUEST", "Request headers are too large", NULL); break;
     case 405: {
       armor_reply_header(r, "Allow", c->allow);
-      armor_reply_error(r, 405, "METHOD_NOT_ALLOWED", "Method not allowed", NULL);
+      json_t *d = json_object();
+      json_t *methods = json_array();
+      for (const char *p = c->allow; *p;) {
+        size_t n = strcspn(p, ", ");
+        if (n) json_array_append_new(methods, json_stringn(p, n));
+        p += n;
+        p += strspn(p, ", ");
+      }
+      json_object_set_new(d, "allow", methods);
+      armor_reply_error(r, 405, "METHOD_NOT_ALLOWED", "Method not allowed", d);
       break;
     }
     default: armor_reply_error(r, 404, "NOT_FOUND", "No such route", NULL); break;
@@ -512,8 +528,27 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (*upload_data_size) {
-    if (!c->early_status && !armor_buf_append(&c->body, upload_data, *upload_data_size)) c->early_status = 413;
+    /* libmicrohttpd accepts an answer only before the body (first call) or after all of it; in between the
+       choice is to read on or to close the connection. */
+    size_t n = *upload_data_size;
     *upload_data_size = 0;
+    if (c->state != ST_BODY) return MHD_YES; /* answered already; the rest is discarded */
+    if (opts.request_timeout > 0 && armor_now_us() - c->start_us > (int64_t)opts.request_timeout * 1000000) {
+      /* A client that trickles its body may not hold the connection past the request timeout. */
+      armor_reply_error(&c->req, 408, "BAD_REQUEST", "The request took too long to arrive", NULL);
+      c->state = ST_DONE;
+      return MHD_NO;
+    }
+    if (c->early_status) {
+      /* 404/405/413: read and drop, answer at the end; a sender that does not stop is cut off. */
+      c->discarded += n;
+      return c->discarded > MAX_DISCARD ? MHD_NO : MHD_YES;
+    }
+    if (!armor_buf_append(&c->body, upload_data, n)) {
+      c->early_status = 413;
+      c->discarded = c->body.len + n;
+      armor_buf_free(&c->body);
+    }
     return MHD_YES;
   }
   if (c->state == ST_ASYNC) {
@@ -567,20 +602,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap) {
   armor_debug("http: %s", buf);
 }
 
-int armor_http_start(const struct armor_http_opts *o) {
-  opts = *o;
-  armor_router_init();
-  metric_routes = armor_routes_count();
-  metrics = armor_calloc((metric_routes + 1) * NSTATUS, sizeof *metrics);
-  unsigned char rb[4];
-  randombytes_buf(rb, sizeof rb);
-  armor_hex(rb, sizeof rb, reqid_prefix);
-  pool_start(opts.workers, opts.queue);
-
+/* Creates, binds and listens on the configured address, so that errors name their cause. -1 with err set. */
+static int open_listener(char *err, size_t errlen, bool *ipv6) {
   struct sockaddr_storage ss;
   memset(&ss, 0, sizeof ss);
   socklen_t sl;
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   const char *host = !strcmp(opts.host, "localhost") ? "127.0.0.1" : opts.host;
   struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
   struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
@@ -588,35 +614,75 @@ int armor_http_start(const struct armor_http_opts *o) {
     s4->sin_family = AF_INET;
     s4->sin_port = htons((uint16_t)opts.port);
     sl = sizeof *s4;
+    *ipv6 = false;
   } else if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
     s6->sin6_family = AF_INET6;
     s6->sin6_port = htons((uint16_t)opts.port);
     sl = sizeof *s6;
-    flags |= MHD_USE_IPv6;
+    *ipv6 = true;
   } else {
-    armor_err("cannot parse listen address %s", opts.host);
+    armor_fmt(err, errlen, "cannot parse listen address %s", opts.host);
     return -1;
   }
-  (void)sl;
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) {
+    armor_fmt(err, errlen, "cannot create a socket: %s", strerror(errno));
+    return -1;
+  }
+  int one = 1;
+  /* SO_REUSEADDR lets a restarted server bind while old connections sit in TIME_WAIT; it does not allow two
+     listeners on one port (that needs SO_REUSEPORT, which is not set). */
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (*ipv6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+  if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 1024) < 0) {
+    int e = errno;
+    close(fd);
+    if (e == EADDRINUSE)
+      armor_fmt(err, errlen, "cannot listen on %s port %d: the address is already in use", opts.host, opts.port);
+    else
+      armor_fmt(err, errlen, "cannot listen on %s port %d: %s", opts.host, opts.port, strerror(e));
+    return -1;
+  }
+  return fd;
+}
+
+int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) {
+  opts = *o;
+  bool ipv6 = false;
+  listen_fd = open_listener(err, errlen, &ipv6);
+  if (listen_fd < 0) return -1;
+  armor_router_init();
+  metric_routes = armor_routes_count();
+  if (!metrics) metrics = armor_calloc((metric_routes + 1) * NSTATUS, sizeof *metrics);
+  unsigned char rb[4];
+  randombytes_buf(rb, sizeof rb);
+  armor_hex(rb, sizeof rb, reqid_prefix);
+  pool_start(opts.workers, opts.queue);
+
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+  if (ipv6) flags |= MHD_USE_IPv6;
   if (opts.tls_cert_pem) flags |= MHD_USE_TLS;
   struct MHD_OptionItem tlsopts[] = {
-    {opts.tls_cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, 0, (void *)opts.tls_cert_pem},
-    {opts.tls_key_pem ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)opts.tls_key_pem},
+    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opts.tls_cert_pem},
+    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts.tls_key_pem},
     {MHD_OPTION_END, 0, NULL},
   };
-  daemon_ = MHD_start_daemon(flags, (uint16_t)opts.port, NULL, NULL, on_request, NULL,
-                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                             MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts.threads > 0 ? opts.threads : 1),
-                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts.max_connections,
-                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts.conn_timeout,
-                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
-                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)(opts.max_connections / 2 > 0 ? opts.max_connections / 2 : 1),
-                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, NULL,
-                             MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-                             MHD_OPTION_ARRAY, opts.tls_cert_pem ? tlsopts : &tlsopts[2],
-                             MHD_OPTION_END);
+  unsigned per_ip = (unsigned)(opts.max_connections / 2 > 0 ? opts.max_connections / 2 : 1);
+  daemon_ = MHD_start_daemon(flags, (uint16_t)opts.port, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
+                             listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts.threads > 0 ? opts.threads : 1),
+                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                             (unsigned)opts.conn_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                             NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY,
+                             opts.tls_cert_pem ? tlsopts : &tlsopts[2], MHD_OPTION_END);
   if (!daemon_) {
-    armor_err("cannot listen on %s:%d (address in use, not available, or bad TLS material)", opts.host, opts.port);
+    close(listen_fd);
+    listen_fd = -1;
+    if (opts.tls_cert_pem)
+      armor_fmt(err, errlen, "cannot start HTTPS: the certificate or private key is not usable (check the PEM "
+                             "files and that the key matches the certificate)");
+    else
+      armor_fmt(err, errlen, "cannot start the HTTP server on %s port %d", opts.host, opts.port);
     pool_join();
     return -1;
   }
@@ -625,10 +691,16 @@ int armor_http_start(const struct armor_http_opts *o) {
 
 void armor_http_stop(int grace_ms) {
   if (!daemon_) return;
-  MHD_quiesce_daemon(daemon_);
+  /* Stop accepting; requests already received, and keep-alive connections, are still served. */
+  MHD_socket fd = MHD_quiesce_daemon(daemon_);
+  if (fd != MHD_INVALID_SOCKET) close(fd);
+  listen_fd = -1;
   int64_t deadline = armor_now_ms() + grace_ms;
-  while (armor_http_inflight() > 0 && armor_now_ms() < deadline) usleep(10000);
+  while (armor_http_inflight() > 0 && armor_now_ms() < deadline) usleep(5000);
+  if (armor_http_inflight() > 0) armor_warn("http: %d request(s) still in flight after %d ms", armor_http_inflight(), grace_ms);
+  /* Workers finish what they hold (and resume their connections) before the daemon goes away. */
+  pool_join();
+  while (armor_http_inflight() > 0 && armor_now_ms() < deadline + 1000) usleep(5000);
   MHD_stop_daemon(daemon_);
   daemon_ = NULL;
-  pool_join();
 }

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import net from 'node:net';
+import https from 'node:https';
 import crypto from 'node:crypto';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -41,36 +42,77 @@ export function dropPgDatabase(url) {
   } catch { /* best effort */ }
 }
 
+// Sanitizer reports in a server log fail the test that stopped the server.
+const SANITIZER_RE = /(ERROR: (AddressSanitizer|LeakSanitizer|ThreadSanitizer)|runtime error: |SUMMARY: UndefinedBehaviorSanitizer)/;
+
+/** Throws when the text holds an ASan/LSan/UBSan report. */
+export function assertNoSanitizerReport(text, what = 'armor') {
+  const m = SANITIZER_RE.exec(text);
+  if (m) {
+    const from = Math.max(0, m.index - 200);
+    throw new Error(`${what}: sanitizer report in the log:\n${text.slice(from, from + 4000)}`);
+  }
+}
+
+/** GET over HTTPS that accepts the test's self-signed certificate. Returns { status, headers, text }. */
+export function httpsGet(url, { ca, headers = {} } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, rejectUnauthorized: !!ca, headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => { text += d; });
+      const cert = res.socket.getPeerCertificate?.();
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, text, cert }));
+    });
+    req.on('error', reject);
+    req.setTimeout(5000, () => req.destroy(new Error('timeout')));
+  });
+}
+
 /**
- * Starts armor serve. opts: { env, args, database (URL; default fresh), dataDir, keepData }.
- * Returns { url, port, proc, dataDir, database, log(), stop(signal), kill() }.
+ * Starts armor serve. opts: { env, args, database (URL; default fresh), dataDir, keepData, port, bin,
+ * tls: { cert, key } (file paths; the server then speaks HTTPS) }.
+ * The diagnostic routes under /api/_test are on (ARMOR_TEST_ROUTES=1) unless opts.env overrides it.
+ * Returns { url, port, proc, dataDir, database, exited, log(), stop(signal), kill() }.
+ * stop() throws when the log holds a sanitizer report.
  */
 export async function startServer(opts = {}) {
   const dataDir = opts.dataDir || mkdtempSync(join(tmpdir(), 'armor-test-'));
   const database = opts.database || (PG_URL ? createPgDatabase() : `sqlite:${join(dataDir, 'armor.db')}`);
   const ownsDb = !opts.database;
   const port = opts.port || await freePort();
+  const tlsArgs = opts.tls ? ['--tls-cert', opts.tls.cert, '--tls-key', opts.tls.key] : [];
   const args = ['serve', '--listen', `127.0.0.1:${port}`, '--database', database, '--data-dir', dataDir,
-    ...(opts.args || [])];
+    ...tlsArgs, ...(opts.args || [])];
   let out = '';
-  const env = { ...process.env, ARMOR_LOG_LEVEL: 'info', ...(opts.env || {}) };
+  const env = { ...process.env, ARMOR_LOG_LEVEL: 'info', ARMOR_TEST_ROUTES: '1', ...(opts.env || {}) };
   const proc = spawn(opts.bin || BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (d) => { out += d; });
   proc.stderr.on('data', (d) => { out += d; });
   const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 15000;
+  const scheme = opts.tls ? 'https' : 'http';
+  const url = `${scheme}://127.0.0.1:${port}`;
+  const ca = opts.tls ? readFileSync(opts.tls.cert) : undefined;
+  const deadline = Date.now() + 20000;
   for (;;) {
     const st = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 25))]);
-    if (st) throw new Error(`armor exited early (${JSON.stringify(st)}):\n${out}`);
+    if (st) {
+      if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
+      if (ownsDb && PG_URL) dropPgDatabase(database);
+      throw new Error(`armor exited early (${JSON.stringify(st)}):\n${out}`);
+    }
     try {
-      const r = await fetch(url + '/health');
-      if (r.ok) break;
+      if (opts.tls) {
+        if ((await httpsGet(url + '/health', { ca })).status === 200) break;
+      } else {
+        const r = await fetch(url + '/health');
+        if (r.ok) break;
+      }
     } catch { /* not yet */ }
     if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error('armor did not start:\n' + out); }
   }
   const server = {
-    url, port, proc, dataDir, database, exited,
+    url, port, proc, dataDir, database, exited, ca,
     log: () => out,
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
@@ -79,10 +121,49 @@ export async function startServer(opts = {}) {
         if (ownsDb && PG_URL) dropPgDatabase(database);
         if (!opts.dataDir) rmSync(dataDir, { recursive: true, force: true });
       }
+      assertNoSanitizerReport(out);
       return st;
     },
+    kill() { return server.stop('SIGKILL'); },
   };
   return server;
+}
+
+/**
+ * Sends raw bytes on a new TCP connection and collects what comes back until the server closes the
+ * connection or `timeout` ms pass. Returns { text, closed } (closed: the server ended the connection).
+ */
+export function rawRequest(port, data, { timeout = 5000, host = '127.0.0.1' } = {}) {
+  return new Promise((resolve, reject) => {
+    const sock = net.connect(port, host);
+    let text = '';
+    let done = false;
+    const finish = (closed) => { if (!done) { done = true; clearTimeout(t); sock.destroy(); resolve({ text, closed }); } };
+    const t = setTimeout(() => finish(false), timeout);
+    sock.setEncoding('latin1');
+    sock.on('data', (d) => { text += d; });
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+    sock.on('error', (e) => { if (e.code === 'ECONNRESET') finish(true); else if (!done) { done = true; clearTimeout(t); reject(e); } });
+    sock.on('connect', () => { if (data) sock.write(data); });
+  });
+}
+
+/** Parses the first HTTP response in raw text: { status, headers (lower-case names), body, json }. */
+export function parseRaw(text) {
+  const end = text.indexOf('\r\n\r\n');
+  const head = end >= 0 ? text.slice(0, end) : text;
+  const lines = head.split('\r\n');
+  const status = Number((lines[0] || '').split(' ')[1]);
+  const headers = {};
+  for (const l of lines.slice(1)) {
+    const i = l.indexOf(':');
+    if (i > 0) headers[l.slice(0, i).trim().toLowerCase()] = l.slice(i + 1).trim();
+  }
+  const body = end >= 0 ? text.slice(end + 4) : '';
+  let json;
+  try { json = JSON.parse(body); } catch { json = undefined; }
+  return { status, headers, body, json };
 }
 
 /** fetch wrapper: JSON in, parsed JSON out. Returns { status, headers, body, text }. */

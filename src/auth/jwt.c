@@ -1,0 +1,339 @@
+/*
+ * JWT signing and verification through cjose, and the verified-token cache.
+ *
+ * Verification pins the algorithm to the key: the header's kid must name a
+ * key we hold and the header's alg must be exactly that key's alg, so "none",
+ * HS256-with-the-public-key and alg/kid mix-ups never reach a signature check.
+ * Tokens are never logged.
+ *
+ * The cache maps a keyed hash of the token text to its verified claims. A hit
+ * skips parsing and the signature check only: iss, aud, exp, nbf/iat and the
+ * revocation of sid are checked on every call.
+ */
+#include "auth/tokens_int.h"
+#include "core/config.h"
+#include "settings/settings.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <string.h>
+
+#define MAX_TOKEN_LEN 16384
+#define LEEWAY 60 /* seconds nbf/iat may lie in the future */
+#define CACHE_SIZE 8192
+#define CACHE_STRIPES 64
+#define CACHE_MAX_TOKEN 8192 /* longer tokens are verified every time */
+
+struct armor_tokens_metrics armor_tokens_m;
+
+/* ---------------------------------------------------------------- issuer */
+
+const char *armor_tokens_issuer(void) {
+  if (armor_cfg.public_url && *armor_cfg.public_url) return armor_cfg.public_url;
+  static __thread char iss[512];
+  struct armor_app_settings a;
+  armor_settings_app(&a);
+  armor_fmt(iss, sizeof iss, "%s", a.public_url);
+  return iss;
+}
+
+/* ---------------------------------------------------------------- cache */
+
+/*
+ * Cached claims are shared read-only between threads. Their lifetime is
+ * tracked by our own atomic count (jansson's reference count is not meant
+ * for sharing across threads), and callers get a deep copy.
+ */
+struct cclaims {
+  atomic_int refs;
+  json_t *claims;
+};
+
+struct centry {
+  unsigned char h[32];
+  struct cclaims *c; /* NULL: empty slot */
+};
+
+static struct centry cache[CACHE_SIZE];
+static pthread_mutex_t stripes[CACHE_STRIPES];
+static unsigned char cache_key[crypto_generichash_KEYBYTES];
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_init(void) {
+  randombytes_buf(cache_key, sizeof cache_key);
+  for (int i = 0; i < CACHE_STRIPES; i++) pthread_mutex_init(&stripes[i], NULL);
+}
+
+static void cclaims_put(struct cclaims *c) {
+  if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+    json_decref(c->claims);
+    armor_free(c);
+  }
+}
+
+static size_t slot_of(const unsigned char h[32]) {
+  uint64_t v;
+  memcpy(&v, h, sizeof v);
+  return (size_t)(v % CACHE_SIZE);
+}
+
+/* The cached claims with a reference taken, or NULL. */
+static struct cclaims *cache_get(const unsigned char h[32]) {
+  size_t i = slot_of(h);
+  pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
+  struct cclaims *c = NULL;
+  pthread_mutex_lock(m);
+  if (cache[i].c && !memcmp(cache[i].h, h, 32)) {
+    c = cache[i].c;
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(m);
+  return c;
+}
+
+/* Stores c (the cache takes its own reference). */
+static void cache_put(const unsigned char h[32], struct cclaims *c) {
+  size_t i = slot_of(h);
+  pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
+  atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  pthread_mutex_lock(m);
+  struct cclaims *old = cache[i].c;
+  memcpy(cache[i].h, h, 32);
+  cache[i].c = c;
+  pthread_mutex_unlock(m);
+  cclaims_put(old);
+}
+
+void armor_jwt_cache_clear(void) {
+  pthread_once(&cache_once, cache_init);
+  for (size_t i = 0; i < CACHE_SIZE; i++) {
+    pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
+    pthread_mutex_lock(m);
+    struct cclaims *old = cache[i].c;
+    cache[i].c = NULL;
+    pthread_mutex_unlock(m);
+    cclaims_put(old);
+  }
+}
+
+/* ---------------------------------------------------------------- sign */
+
+char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg) {
+  if (!json_is_object(claims)) return NULL;
+  if (!alg) alg = "ES256";
+  if (strcmp(alg, "ES256") && strcmp(alg, "RS256")) {
+    armor_err("jwt: cannot sign with unsupported alg %s", alg);
+    return NULL;
+  }
+  struct armor_keyset *ks = armor_keyset_get();
+  const struct armor_key *k = !ks ? NULL : alg[0] == 'E' ? ks->signer_es256 : ks->signer_rs256;
+  if (!k) {
+    armor_err("jwt: no %s signing key loaded", alg);
+    armor_keyset_put(ks);
+    atomic_fetch_add(&armor_tokens_m.sign_errors, 1);
+    return NULL;
+  }
+  json_t *c = json_copy(claims); /* shallow: only top-level members are added */
+  if (!json_object_get(c, "iss")) json_object_set_new(c, "iss", json_string(armor_tokens_issuer()));
+  if (!json_object_get(c, "iat")) json_object_set_new(c, "iat", json_integer(armor_time()));
+  if (!json_object_get(c, "jti")) {
+    char jti[32];
+    armor_random_b64url(16, jti, sizeof jti);
+    json_object_set_new(c, "jti", json_string(jti));
+  }
+  char *payload = json_dumps(c, JSON_COMPACT);
+  json_decref(c);
+  char *out = NULL;
+  cjose_err e;
+  cjose_header_t *hdr = cjose_header_new(&e);
+  if (payload && hdr && cjose_header_set(hdr, CJOSE_HDR_ALG, alg, &e) && cjose_header_set(hdr, CJOSE_HDR_KID, k->kid, &e) &&
+      (!typ || cjose_header_set(hdr, "typ", typ, &e))) {
+    cjose_jws_t *jws = cjose_jws_sign(k->sign, hdr, (const uint8_t *)payload, strlen(payload), &e);
+    const char *ser = NULL;
+    if (jws && cjose_jws_export(jws, &ser, &e) && ser) out = armor_strdup(ser);
+    cjose_jws_release(jws);
+  }
+  if (!out) {
+    armor_err("jwt: signing failed: %s", e.message ? e.message : "?");
+    atomic_fetch_add(&armor_tokens_m.sign_errors, 1);
+  } else {
+    atomic_fetch_add(alg[0] == 'E' ? &armor_tokens_m.sign_es256 : &armor_tokens_m.sign_rs256, 1);
+  }
+  cjose_header_release(hdr);
+  armor_free(payload);
+  armor_keyset_put(ks);
+  return out;
+}
+
+/* ---------------------------------------------------------------- verify */
+
+static bool num_claim(json_t *claims, const char *name, bool required, int64_t *out) {
+  json_t *v = json_object_get(claims, name);
+  if (!v) {
+    *out = 0;
+    return !required;
+  }
+  if (json_is_integer(v)) *out = json_integer_value(v);
+  else if (json_is_real(v)) *out = (int64_t)json_real_value(v);
+  else return false;
+  return true;
+}
+
+/* The checks that run on every call, cached or not. */
+static int check_claims(json_t *claims, const char *aud, unsigned flags) {
+  const char *iss = json_string_value(json_object_get(claims, "iss"));
+  if (!iss || strcmp(iss, armor_tokens_issuer())) return ARMOR_UNAUTHORIZED;
+  if (aud) {
+    json_t *a = json_object_get(claims, "aud");
+    bool ok = false;
+    if (json_is_string(a)) ok = !strcmp(json_string_value(a), aud);
+    else if (json_is_array(a)) {
+      size_t i;
+      json_t *v;
+      json_array_foreach(a, i, v) {
+        if (json_is_string(v) && !strcmp(json_string_value(v), aud)) {
+          ok = true;
+          break;
+        }
+      }
+    }
+    if (!ok) return ARMOR_UNAUTHORIZED;
+  }
+  int64_t now = armor_time(), exp, nbf, iat;
+  if (!num_claim(claims, "exp", true, &exp) || !num_claim(claims, "nbf", false, &nbf) ||
+      !num_claim(claims, "iat", false, &iat))
+    return ARMOR_UNAUTHORIZED;
+  if (nbf > now + LEEWAY || iat > now + LEEWAY) return ARMOR_UNAUTHORIZED;
+  if (now >= exp && !(flags & ARMOR_JWT_ALLOW_EXPIRED)) return ARMOR_EXPIRED;
+  json_t *sid = json_object_get(claims, "sid");
+  if (sid) {
+    if (!json_is_string(sid)) return ARMOR_UNAUTHORIZED;
+    if (!(flags & ARMOR_JWT_IGNORE_REVOKED) && armor_session_is_revoked(json_string_value(sid))) {
+      atomic_fetch_add(&armor_tokens_m.verify_revoked, 1);
+      return ARMOR_UNAUTHORIZED;
+    }
+  }
+  return ARMOR_OK;
+}
+
+/* Parses and checks the signature; on success returns the claims (new reference). */
+static json_t *verify_signature(const char *token, size_t len) {
+  cjose_err e;
+  cjose_jws_t *jws = cjose_jws_import(token, len, &e);
+  if (!jws) return NULL;
+  json_t *claims = NULL;
+  struct armor_keyset *ks = NULL;
+  json_t *hdr = (json_t *)cjose_jws_get_protected(jws);
+  const char *alg = json_string_value(json_object_get(hdr, "alg"));
+  const char *kid = json_string_value(json_object_get(hdr, "kid"));
+  if (!alg || !kid || json_object_get(hdr, "crit")) goto out;
+  ks = armor_keyset_get();
+  const struct armor_key *k = armor_keyset_find(ks, kid);
+  if (!k && armor_keys_reload_for_unknown_kid()) {
+    /* Another node may have rotated: look again in the fresh set. */
+    armor_keyset_put(ks);
+    ks = armor_keyset_get();
+    k = armor_keyset_find(ks, kid);
+  }
+  if (!k || strcmp(alg, k->alg)) goto out; /* the key decides the algorithm */
+  if (!cjose_jws_verify(jws, k->verify, &e)) goto out;
+  uint8_t *plain = NULL;
+  size_t plen = 0;
+  if (!cjose_jws_get_plaintext(jws, &plain, &plen, &e) || !plain) goto out;
+  claims = json_loadb((const char *)plain, plen, JSON_REJECT_DUPLICATES, NULL);
+  if (claims && !json_is_object(claims)) {
+    json_decref(claims);
+    claims = NULL;
+  }
+out:
+  armor_keyset_put(ks);
+  cjose_jws_release(jws);
+  return claims;
+}
+
+static int count(int rc) {
+  if (rc == ARMOR_OK) atomic_fetch_add(&armor_tokens_m.verify_ok, 1);
+  else if (rc == ARMOR_EXPIRED) atomic_fetch_add(&armor_tokens_m.verify_expired, 1);
+  else atomic_fetch_add(&armor_tokens_m.verify_invalid, 1);
+  return rc;
+}
+
+int armor_jwt_verify(const char *token, const char *aud, json_t **claims_out) {
+  return armor_jwt_verify_ex(token, aud, 0, claims_out);
+}
+
+int armor_jwt_verify_ex(const char *token, const char *aud, unsigned flags, json_t **claims_out) {
+  if (claims_out) *claims_out = NULL;
+  if (!token) return count(ARMOR_UNAUTHORIZED);
+  size_t len = strnlen(token, MAX_TOKEN_LEN + 1);
+  if (len < 5 || len > MAX_TOKEN_LEN) return count(ARMOR_UNAUTHORIZED);
+  pthread_once(&cache_once, cache_init);
+  unsigned char h[32];
+  bool cacheable = len <= CACHE_MAX_TOKEN;
+  struct cclaims *cc = NULL;
+  if (cacheable) {
+    crypto_generichash(h, sizeof h, (const unsigned char *)token, len, cache_key, sizeof cache_key);
+    cc = cache_get(h);
+  }
+  if (cc) atomic_fetch_add(&armor_tokens_m.cache_hits, 1);
+  else {
+    atomic_fetch_add(&armor_tokens_m.cache_misses, 1);
+    json_t *claims = verify_signature(token, len);
+    if (!claims) return count(ARMOR_UNAUTHORIZED);
+    cc = armor_malloc(sizeof *cc);
+    atomic_init(&cc->refs, 1);
+    cc->claims = claims;
+    if (cacheable) cache_put(h, cc);
+  }
+  /* Only reads of the shared claims from here on. */
+  int rc = check_claims(cc->claims, aud, flags);
+  if (rc == ARMOR_OK && claims_out) *claims_out = json_deep_copy(cc->claims);
+  cclaims_put(cc);
+  return count(rc);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+int armor_jwt_at_hash(const char *value, const char *alg, char out[64]) {
+  if (!value || !alg || (strcmp(alg, "ES256") && strcmp(alg, "RS256"))) return -1;
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, (const unsigned char *)value, strlen(value));
+  sodium_bin2base64(out, 64, h, sizeof h / 2, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return 0;
+}
+
+void armor_tokens_metrics_text(struct armor_buf *b) {
+  struct armor_tokens_metrics *m = &armor_tokens_m;
+  armor_buf_printf(b,
+                   "# HELP armor_jwt_verify_total JWT verifications by result.\n"
+                   "# TYPE armor_jwt_verify_total counter\n"
+                   "armor_jwt_verify_total{result=\"ok\"} %lld\n"
+                   "armor_jwt_verify_total{result=\"expired\"} %lld\n"
+                   "armor_jwt_verify_total{result=\"invalid\"} %lld\n"
+                   "# HELP armor_jwt_verify_revoked_total Verifications refused because the session was revoked.\n"
+                   "# TYPE armor_jwt_verify_revoked_total counter\narmor_jwt_verify_revoked_total %lld\n"
+                   "# HELP armor_jwt_cache_total Verified-token cache lookups by result.\n"
+                   "# TYPE armor_jwt_cache_total counter\n"
+                   "armor_jwt_cache_total{result=\"hit\"} %lld\n"
+                   "armor_jwt_cache_total{result=\"miss\"} %lld\n"
+                   "# HELP armor_jwt_sign_total JWTs signed by algorithm.\n"
+                   "# TYPE armor_jwt_sign_total counter\n"
+                   "armor_jwt_sign_total{alg=\"ES256\"} %lld\n"
+                   "armor_jwt_sign_total{alg=\"RS256\"} %lld\n"
+                   "armor_jwt_sign_total{alg=\"error\"} %lld\n"
+                   "# HELP armor_keys_reloads_total Loads of the signing key set from the database.\n"
+                   "# TYPE armor_keys_reloads_total counter\narmor_keys_reloads_total %lld\n"
+                   "# HELP armor_keys_rotations_total Key rotations made by this node.\n"
+                   "# TYPE armor_keys_rotations_total counter\narmor_keys_rotations_total %lld\n"
+                   "# HELP armor_revocation_polls_total Polls of the revoked-session table (errors separately).\n"
+                   "# TYPE armor_revocation_polls_total counter\n"
+                   "armor_revocation_polls_total{result=\"ok\"} %lld\n"
+                   "armor_revocation_polls_total{result=\"error\"} %lld\n"
+                   "# HELP armor_revoked_sessions Revoked sessions held in memory.\n"
+                   "# TYPE armor_revoked_sessions gauge\narmor_revoked_sessions %zu\n",
+                   (long long)m->verify_ok, (long long)m->verify_expired, (long long)m->verify_invalid,
+                   (long long)m->verify_revoked, (long long)m->cache_hits, (long long)m->cache_misses,
+                   (long long)m->sign_es256, (long long)m->sign_rs256, (long long)m->sign_errors,
+                   (long long)m->key_reloads, (long long)m->key_rotations, (long long)m->revocation_polls,
+                   (long long)m->revocation_poll_errors, armor_revocation_count());
+}

@@ -1,0 +1,436 @@
+/*
+ * Signing keys: created with cjose, stored in signing_keys (private JWK
+ * encrypted with the master key), loaded into an immutable reference-counted
+ * snapshot that signers and verifiers borrow, and rotated so that a retired
+ * key stays published until every token it signed has expired.
+ *
+ * Several nodes may share one database: the unique index "one active key per
+ * alg" decides races at first start and between concurrent rotations (the
+ * loser rolls back and reloads), and every node reloads the set every 10 s
+ * and when it meets an unknown kid.
+ */
+#include "auth/tokens_int.h"
+#include "core/config.h"
+#include "core/secret.h"
+#include "settings/settings.h"
+#include "store/store.h"
+
+#include <pthread.h>
+#include <sodium.h>
+#include <string.h>
+
+static pthread_mutex_t ks_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct armor_keyset *current;
+static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
+static atomic_llong last_unknown_reload_ms;
+
+static const char *const ALGS[] = {"ES256", "RS256"};
+
+/* ---------------------------------------------------------------- snapshots */
+
+static void keyset_free(struct armor_keyset *ks) {
+  for (int i = 0; i < ks->n; i++) {
+    cjose_jwk_release(ks->keys[i].verify);
+    cjose_jwk_release(ks->keys[i].sign);
+  }
+  armor_free(ks->keys);
+  armor_free(ks->jwks_text);
+  armor_free(ks);
+}
+
+struct armor_keyset *armor_keyset_get(void) {
+  pthread_mutex_lock(&ks_lock);
+  struct armor_keyset *ks = current;
+  if (ks) atomic_fetch_add(&ks->refs, 1);
+  pthread_mutex_unlock(&ks_lock);
+  return ks;
+}
+
+void armor_keyset_put(struct armor_keyset *ks) {
+  if (ks && atomic_fetch_sub(&ks->refs, 1) == 1) keyset_free(ks);
+}
+
+static void keyset_install(struct armor_keyset *ks) {
+  pthread_mutex_lock(&ks_lock);
+  struct armor_keyset *old = current;
+  current = ks;
+  pthread_mutex_unlock(&ks_lock);
+  armor_keyset_put(old);
+}
+
+const struct armor_key *armor_keyset_find(const struct armor_keyset *ks, const char *kid) {
+  if (!ks || !kid) return NULL;
+  for (int i = 0; i < ks->n; i++)
+    if (!strcmp(ks->keys[i].kid, kid)) return &ks->keys[i];
+  return NULL;
+}
+
+void armor_keys_shutdown(void) { keyset_install(NULL); }
+
+int64_t armor_keys_publish_window(void) {
+  struct armor_security_settings s;
+  armor_settings_security(&s);
+  int64_t ttl = s.access_token_ttl_seconds > ARMOR_ID_TOKEN_MAX_TTL ? s.access_token_ttl_seconds : ARMOR_ID_TOKEN_MAX_TTL;
+  /* Margin: clock skew, and nodes that keep signing with the old key until their next reload (10 s). */
+  return ttl + 600;
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+int armor_jwk_thumbprint(const json_t *jwk, char out[64]) {
+  static const char *const ec[] = {"crv", "kty", "x", "y", NULL};
+  static const char *const rsa[] = {"e", "kty", "n", NULL};
+  const char *kty = json_string_value(json_object_get(jwk, "kty"));
+  const char *const *members = kty && !strcmp(kty, "EC") ? ec : kty && !strcmp(kty, "RSA") ? rsa : NULL;
+  if (!members) return -1;
+  json_t *o = json_object();
+  for (int i = 0; members[i]; i++) {
+    json_t *v = json_object_get(jwk, members[i]);
+    if (!json_is_string(v)) {
+      json_decref(o);
+      return -1;
+    }
+    json_object_set(o, members[i], v);
+  }
+  /* RFC 7638: members in lexicographic order, no whitespace. */
+  char *text = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(o);
+  if (!text) return -1;
+  unsigned char h[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(h, (const unsigned char *)text, strlen(text));
+  armor_free(text);
+  sodium_bin2base64(out, 64, h, sizeof h, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  return 0;
+}
+
+static void cjose_free_str(char *s) {
+  if (!s) return;
+  sodium_memzero(s, strlen(s));
+  cjose_get_dealloc()(s);
+}
+
+/* A new key as the two JSON texts to store. */
+struct newkey {
+  char kid[64];
+  char *pub;  /* JSON */
+  char *priv; /* encrypted */
+};
+
+static void newkey_free(struct newkey *k) {
+  armor_free(k->pub);
+  armor_free(k->priv);
+  k->pub = k->priv = NULL;
+}
+
+static int generate(const char *alg, struct newkey *out) {
+  cjose_err e;
+  cjose_jwk_t *jwk = NULL;
+  if (!strcmp(alg, "ES256")) jwk = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &e);
+  else {
+    static const uint8_t exp[] = {0x01, 0x00, 0x01};
+    jwk = cjose_jwk_create_RSA_random(2048, exp, sizeof exp, &e);
+  }
+  if (!jwk) {
+    armor_err("keys: cannot create a %s key: %s", alg, e.message);
+    return -1;
+  }
+  char *pub_text = cjose_jwk_to_json(jwk, false, &e);
+  char *priv_text = cjose_jwk_to_json(jwk, true, &e);
+  cjose_jwk_release(jwk);
+  json_t *pub = pub_text ? json_loads(pub_text, 0, NULL) : NULL;
+  json_t *priv = priv_text ? json_loads(priv_text, 0, NULL) : NULL;
+  cjose_free_str(pub_text);
+  cjose_free_str(priv_text);
+  int rc = -1;
+  if (pub && priv && !armor_jwk_thumbprint(pub, out->kid)) {
+    json_t *objs[2] = {pub, priv};
+    for (int i = 0; i < 2; i++) {
+      json_object_set_new(objs[i], "kid", json_string(out->kid));
+      json_object_set_new(objs[i], "alg", json_string(alg));
+      json_object_set_new(objs[i], "use", json_string("sig"));
+    }
+    out->pub = json_dumps(pub, JSON_COMPACT | JSON_SORT_KEYS);
+    char *pt = json_dumps(priv, JSON_COMPACT);
+    if (pt) {
+      out->priv = armor_secret_encrypt(pt, strlen(pt));
+      armor_free_secret_str(pt);
+    }
+    rc = out->pub && out->priv ? 0 : -1;
+  }
+  json_decref(pub);
+  if (priv) {
+    /* Wipe the private members before jansson frees them. */
+    const char *k;
+    json_t *v;
+    json_object_foreach(priv, k, v) {
+      if (json_is_string(v)) sodium_memzero((char *)json_string_value(v), json_string_length(v));
+    }
+    json_decref(priv);
+  }
+  if (rc) {
+    armor_err("keys: cannot export a new %s key", alg);
+    newkey_free(out);
+  }
+  return rc;
+}
+
+/* ---------------------------------------------------------------- rotation */
+
+/*
+ * Makes a new active key for alg when the active one was created at or before
+ * cutoff (or when there is none). Another node winning the race is success.
+ * *made is set when this call inserted a key.
+ */
+static int rotate_alg(struct armor_db *db, const char *alg, int64_t cutoff, bool *made) {
+  *made = false;
+  /* Cheap check first, so a scheduled pass does not generate keys for nothing. */
+  struct armor_stmt *st =
+    armor_db_query(db, "SELECT created_at FROM signing_keys WHERE alg = $1 AND active = 1", "t", alg);
+  if (!st) return ARMOR_DB;
+  int r = armor_stmt_step(st);
+  int64_t created = r == 1 ? armor_stmt_int(st, 0) : 0;
+  armor_stmt_done(st);
+  if (r < 0) return ARMOR_DB;
+  if (r == 1 && created > cutoff) return ARMOR_OK;
+
+  struct newkey k = {0};
+  if (generate(alg, &k)) return ARMOR_INTERNAL;
+  int64_t now = armor_time();
+  int rc = armor_db_begin(db);
+  if (rc) {
+    newkey_free(&k);
+    return rc;
+  }
+  int64_t changed = 0;
+  rc = armor_db_exec(db, &changed,
+                     "UPDATE signing_keys SET active = 0, retired_at = $1, not_after = $2 "
+                     "WHERE alg = $3 AND active = 1 AND created_at <= $4",
+                     "iiti", now, now + armor_keys_publish_window(), alg, cutoff);
+  if (!rc && changed == 0) {
+    /* Either there is no key yet, or another node has just rotated. */
+    st = armor_db_query(db, "SELECT 1 FROM signing_keys WHERE alg = $1 AND active = 1", "t", alg);
+    r = st ? armor_stmt_step(st) : ARMOR_DB;
+    armor_stmt_done(st);
+    if (r != 0) {
+      armor_db_rollback(db);
+      newkey_free(&k);
+      return r == 1 ? ARMOR_OK : ARMOR_DB;
+    }
+  }
+  if (!rc)
+    rc = armor_db_exec(db, NULL,
+                       "INSERT INTO signing_keys (kid, alg, public_jwk, private_jwk, created_at, active) "
+                       "VALUES ($1, $2, $3, $4, $5, 1)",
+                       "tttti", k.kid, alg, k.pub, k.priv, now);
+  if (!rc) rc = armor_db_commit(db);
+  else armor_db_rollback(db);
+  if (!rc) {
+    *made = true;
+    armor_info("keys: new %s signing key %s", alg, k.kid);
+  } else if (rc == ARMOR_CONFLICT) {
+    rc = ARMOR_OK; /* another node created the active key first */
+  }
+  newkey_free(&k);
+  return rc;
+}
+
+int armor_keys_rotate_older_than(int64_t period_s) {
+  struct armor_db *db = armor_db_get();
+  if (!db) return ARMOR_DB;
+  int64_t cutoff = period_s > 0 ? armor_time() - period_s : INT64_MAX;
+  bool any = false;
+  for (size_t i = 0; i < sizeof ALGS / sizeof ALGS[0]; i++) {
+    bool made = false;
+    int rc = rotate_alg(db, ALGS[i], cutoff, &made);
+    if (rc) return rc;
+    any |= made;
+  }
+  if (any) atomic_fetch_add(&armor_tokens_m.key_rotations, 1);
+  return armor_keys_load(false);
+}
+
+int armor_keys_rotate(void) { return armor_keys_rotate_older_than(0) == ARMOR_OK ? 0 : -1; }
+
+void armor_keys_purge(void) {
+  struct armor_db *db = armor_db_get();
+  if (db)
+    armor_db_exec(db, NULL, "DELETE FROM signing_keys WHERE active = 0 AND not_after < $1", "i",
+                  armor_time() - 86400);
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static cjose_jwk_t *import_jwk(const char *text, size_t n) {
+  cjose_err e;
+  cjose_jwk_t *k = cjose_jwk_import(text, n, &e);
+  if (!k) armor_err("keys: cannot import a key: %s", e.message);
+  return k;
+}
+
+struct row {
+  char *kid, *alg, *pub, *priv;
+  int64_t created_at, not_after;
+  bool active;
+};
+
+static int load_locked(void) {
+  struct armor_db *db = armor_db_get();
+  if (!db) return ARMOR_DB;
+  int64_t now = armor_time();
+  struct armor_stmt *st = armor_db_query(db,
+                                         "SELECT kid, alg, public_jwk, private_jwk, created_at, active, not_after "
+                                         "FROM signing_keys WHERE active = 1 OR not_after > $1 "
+                                         "ORDER BY active DESC, created_at DESC, kid",
+                                         "i", now);
+  if (!st) return ARMOR_DB;
+  struct row *rows = NULL;
+  int n = 0, cap = 0, r;
+  crypto_hash_sha256_state hs;
+  crypto_hash_sha256_init(&hs);
+  while ((r = armor_stmt_step(st)) == 1) {
+    const char *kid = armor_stmt_text(st, 0), *alg = armor_stmt_text(st, 1);
+    const char *pub = armor_stmt_text(st, 2), *priv = armor_stmt_text(st, 3);
+    if (!kid || !alg || !pub || !priv || strlen(kid) >= 64 || (strcmp(alg, "ES256") && strcmp(alg, "RS256"))) continue;
+    if (n == cap) {
+      cap = cap ? cap * 2 : 8;
+      rows = armor_realloc(rows, sizeof *rows * (size_t)cap);
+    }
+    rows[n] = (struct row){armor_strdup(kid), armor_strdup(alg), armor_strdup(pub), armor_strdup(priv),
+                           armor_stmt_int(st, 4), armor_stmt_int(st, 6), armor_stmt_int(st, 5) == 1};
+    char line[160];
+    armor_fmt(line, sizeof line, "%s|%d|%lld;", kid, rows[n].active, (long long)rows[n].not_after);
+    crypto_hash_sha256_update(&hs, (const unsigned char *)line, strlen(line));
+    n++;
+  }
+  armor_stmt_done(st);
+  unsigned char h[32];
+  crypto_hash_sha256_final(&hs, h);
+  char fp[65];
+  armor_hex(h, sizeof h, fp);
+
+  int rc = r < 0 ? ARMOR_DB : ARMOR_OK;
+  struct armor_keyset *old = rc ? NULL : armor_keyset_get();
+  bool same = old && !strcmp(old->fingerprint, fp);
+  armor_keyset_put(old);
+  if (!rc && !same) {
+    struct armor_keyset *ks = armor_calloc(1, sizeof *ks);
+    atomic_init(&ks->refs, 1);
+    memcpy(ks->fingerprint, fp, sizeof fp);
+    ks->keys = armor_calloc((size_t)(n ? n : 1), sizeof *ks->keys);
+    json_t *jwks = json_object(), *arr = json_array();
+    json_object_set_new(jwks, "keys", arr);
+    for (int i = 0; i < n; i++) {
+      struct armor_key *k = &ks->keys[ks->n];
+      json_t *pub = json_loads(rows[i].pub, 0, NULL);
+      k->verify = pub ? import_jwk(rows[i].pub, strlen(rows[i].pub)) : NULL;
+      if (!k->verify) {
+        json_decref(pub);
+        continue;
+      }
+      armor_fmt(k->kid, sizeof k->kid, "%s", rows[i].kid);
+      armor_fmt(k->alg, sizeof k->alg, "%s", rows[i].alg);
+      k->active = rows[i].active;
+      k->created_at = rows[i].created_at;
+      k->not_after = rows[i].not_after;
+      size_t plen = 0;
+      unsigned char *plain = armor_secret_decrypt(rows[i].priv, &plen);
+      if (plain) {
+        k->sign = import_jwk((const char *)plain, plen);
+        armor_free_secret(plain, plen + 1);
+      } else if (k->active) {
+        armor_err("keys: cannot decrypt the private part of key %s (was it made with another master key?)", k->kid);
+      }
+      /* Publish only the public members plus kid/alg/use. */
+      json_t *o = json_object();
+      static const char *const members[] = {"kty", "kid", "use", "alg", "crv", "x", "y", "n", "e", NULL};
+      for (int m = 0; members[m]; m++) {
+        json_t *v = json_object_get(pub, members[m]);
+        if (v) json_object_set(o, members[m], v);
+      }
+      json_object_set_new(o, "kid", json_string(k->kid));
+      json_object_set_new(o, "alg", json_string(k->alg));
+      json_object_set_new(o, "use", json_string("sig"));
+      json_array_append_new(arr, o);
+      json_decref(pub);
+      ks->n++;
+    }
+    /* Signers: the active key, or else the newest key of that alg we can use (rows are newest first). */
+    for (int a = 0; a < 2; a++) {
+      const struct armor_key *best = NULL;
+      for (int i = 0; i < ks->n; i++) {
+        const struct armor_key *k = &ks->keys[i];
+        if (strcmp(k->alg, ALGS[a]) || !k->sign) continue;
+        if (k->active) {
+          best = k;
+          break;
+        }
+        if (!best) best = k;
+      }
+      if (best && !best->active) armor_warn("keys: signing %s with retired key %s", ALGS[a], best->kid);
+      if (a == 0) ks->signer_es256 = best;
+      else ks->signer_rs256 = best;
+    }
+    ks->jwks_text = json_dumps(jwks, JSON_COMPACT);
+    ks->jwks_len = ks->jwks_text ? strlen(ks->jwks_text) : 0;
+    json_decref(jwks);
+    keyset_install(ks);
+    armor_debug("keys: loaded %d keys", ks->n);
+  }
+  for (int i = 0; i < n; i++) {
+    armor_free(rows[i].kid);
+    armor_free(rows[i].alg);
+    armor_free(rows[i].pub);
+    armor_free_secret_str(rows[i].priv);
+  }
+  armor_free(rows);
+  atomic_fetch_add(&armor_tokens_m.key_reloads, 1);
+  return rc;
+}
+
+int armor_keys_load(bool create) {
+  pthread_mutex_lock(&load_lock);
+  int rc = ARMOR_OK;
+  if (create) {
+    struct armor_db *db = armor_db_get();
+    if (!db) rc = ARMOR_DB;
+    for (size_t i = 0; !rc && i < sizeof ALGS / sizeof ALGS[0]; i++) {
+      bool made;
+      rc = rotate_alg(db, ALGS[i], INT64_MIN, &made);
+    }
+  }
+  if (!rc) rc = load_locked();
+  pthread_mutex_unlock(&load_lock);
+  return rc;
+}
+
+bool armor_keys_reload_for_unknown_kid(void) {
+  long long now = armor_now_ms();
+  long long last = atomic_load(&last_unknown_reload_ms);
+  if (now - last < 1000) return false;
+  if (!atomic_compare_exchange_strong(&last_unknown_reload_ms, &last, now)) return false;
+  return armor_keys_load(false) == ARMOR_OK;
+}
+
+/* ---------------------------------------------------------------- public */
+
+json_t *armor_keys_jwks(void) {
+  struct armor_keyset *ks = armor_keyset_get();
+  json_t *doc = ks && ks->jwks_text ? json_loads(ks->jwks_text, 0, NULL) : NULL;
+  armor_keyset_put(ks);
+  if (!doc) {
+    doc = json_object();
+    json_object_set_new(doc, "keys", json_array());
+  }
+  return doc;
+}
+
+int armor_keys_current_kid(const char *alg, char out[64]) {
+  struct armor_keyset *ks = armor_keyset_get();
+  const struct armor_key *k = !ks ? NULL : (!alg || !strcmp(alg, "ES256")) ? ks->signer_es256
+                                        : !strcmp(alg, "RS256")           ? ks->signer_rs256
+                                                                          : NULL;
+  int rc = k ? 0 : -1;
+  if (k) armor_fmt(out, 64, "%s", k->kid);
+  armor_keyset_put(ks);
+  return rc;
+}

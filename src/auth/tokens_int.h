@@ -1,0 +1,71 @@
+/*
+ * Internals shared by keys.c, jwt.c, revocation.c and keys_start.c. Not for
+ * other modules: they use auth/tokens.h.
+ */
+#ifndef ARMOR_TOKENS_INT_H
+#define ARMOR_TOKENS_INT_H
+#include "auth/tokens.h"
+
+#include <cjose/cjose.h>
+#include <stdatomic.h>
+
+/* One signing key as loaded from the database. */
+struct armor_key {
+  char kid[64];
+  char alg[8];          /* "ES256" or "RS256" */
+  cjose_jwk_t *verify;  /* public key */
+  cjose_jwk_t *sign;    /* private key; NULL for retired keys or when it cannot be decrypted */
+  bool active;
+  int64_t created_at;
+  int64_t not_after;    /* 0 while active */
+};
+
+/* An immutable snapshot of the key set, shared by reference count. */
+struct armor_keyset {
+  atomic_int refs;
+  int n;
+  struct armor_key *keys;
+  const struct armor_key *signer_es256, *signer_rs256;
+  char *jwks_text; /* {"keys":[...]} compact */
+  size_t jwks_len;
+  char fingerprint[65]; /* hash over kid/active rows: unchanged set -> no rebuild */
+};
+
+/* The current key set with a reference taken (NULL before the first load); release with armor_keyset_put. */
+struct armor_keyset *armor_keyset_get(void);
+void armor_keyset_put(struct armor_keyset *ks);
+const struct armor_key *armor_keyset_find(const struct armor_keyset *ks, const char *kid);
+
+/* Loads the keys from the database (creating the first ones when create is true). ARMOR_OK or an error. */
+int armor_keys_load(bool create);
+/* Reload on an unknown kid, at most once per second across threads. true when a reload ran. */
+bool armor_keys_reload_for_unknown_kid(void);
+/* Rotates keys whose active key is older than period_s (0: every alg now). */
+int armor_keys_rotate_older_than(int64_t period_s);
+/* Deletes keys whose publication ended more than a day ago. */
+void armor_keys_purge(void);
+void armor_keys_shutdown(void);
+/* Longest lifetime of any token signed by Armor plus the publication margin. */
+int64_t armor_keys_publish_window(void);
+
+/* Revocation view. */
+int armor_revocation_init(void);  /* full load */
+void armor_revocation_poll(void); /* incremental, every second */
+void armor_revocation_prune(void); /* drops expired entries (memory), deletes old rows (database) */
+void armor_revocation_shutdown(void);
+size_t armor_revocation_count(void);
+
+/* JWT verification cache. */
+void armor_jwt_cache_clear(void);
+
+/* Counters for /metrics. */
+struct armor_tokens_metrics {
+  atomic_llong verify_ok, verify_expired, verify_invalid, verify_revoked;
+  atomic_llong cache_hits, cache_misses;
+  atomic_llong sign_es256, sign_rs256, sign_errors;
+  atomic_llong key_reloads, key_rotations, revocation_polls, revocation_poll_errors;
+};
+extern struct armor_tokens_metrics armor_tokens_m;
+void armor_tokens_metrics_text(struct armor_buf *b);
+
+#endif

@@ -1,0 +1,131 @@
+// The JWKS endpoint, `armor keys rotate` and key sharing between nodes.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { importJWK, calculateJwkThumbprint } from 'jose';
+import { startServer, runArmor, PG_URL, dropPgDatabase, sleep } from './lib.mjs';
+
+async function jwks(url) {
+  const r = await fetch(url + '/.well-known/jwks.json');
+  assert.equal(r.status, 200);
+  assert.match(r.headers.get('content-type'), /^application\/json/);
+  assert.match(r.headers.get('cache-control') || '', /max-age=\d+/);
+  const body = await r.json();
+  assert.ok(Array.isArray(body.keys));
+  return body.keys;
+}
+
+async function checkKey(k) {
+  assert.equal(typeof k.kid, 'string');
+  assert.equal(k.use, 'sig');
+  assert.ok(['ES256', 'RS256'].includes(k.alg), k.alg);
+  for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi', 'k']) assert.equal(k[priv], undefined, `private member ${priv}`);
+  if (k.alg === 'ES256') {
+    assert.equal(k.kty, 'EC');
+    assert.equal(k.crv, 'P-256');
+    assert.ok(k.x && k.y);
+  } else {
+    assert.equal(k.kty, 'RSA');
+    assert.equal(k.e, 'AQAB');
+    assert.ok(Buffer.from(k.n, 'base64url').length >= 256);
+  }
+  const key = await importJWK(k, k.alg);
+  assert.ok(key);
+  // kids are RFC 7638 thumbprints
+  assert.equal(await calculateJwkThumbprint(k, 'sha256'), k.kid);
+}
+
+function cleanup(server) {
+  if (PG_URL) dropPgDatabase(server.database);
+  rmSync(server.dataDir, { recursive: true, force: true });
+}
+
+test('GET /.well-known/jwks.json publishes one ES256 and one RS256 key', async () => {
+  const s = await startServer();
+  try {
+    const keys = await jwks(s.url);
+    assert.equal(keys.length, 2);
+    assert.deepEqual(keys.map((k) => k.alg).sort(), ['ES256', 'RS256']);
+    for (const k of keys) await checkKey(k);
+    const head = await fetch(s.url + '/.well-known/jwks.json', { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    const post = await fetch(s.url + '/.well-known/jwks.json', { method: 'POST' });
+    assert.equal(post.status, 405);
+    const m = await (await fetch(s.url + '/metrics')).text();
+    assert.match(m, /armor_jwt_verify_total\{result="ok"\} \d+/);
+    assert.match(m, /armor_revoked_sessions \d+/);
+  } finally {
+    await s.stop();
+  }
+});
+
+test('armor keys rotate against a stopped server adds keys; old ones stay published', async () => {
+  const s = await startServer({ keepData: true });
+  let s2;
+  try {
+    const before = await jwks(s.url);
+    await s.stop();
+    const r = await runArmor(['keys', 'rotate', '--database', s.database, '--data-dir', s.dataDir], { timeout: 20000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /new signing keys: ES256 \S+, RS256 \S+/);
+    const list = await runArmor(['keys', 'list', '--database', s.database, '--data-dir', s.dataDir]);
+    assert.equal(list.code, 0, list.stderr);
+    assert.equal(list.stdout.trim().split('\n').length, 4);
+    assert.equal((list.stdout.match(/ active /g) || []).length, 2);
+
+    s2 = await startServer({ database: s.database, dataDir: s.dataDir });
+    const after = await jwks(s2.url);
+    assert.equal(after.length, 4);
+    for (const k of after) await checkKey(k);
+    const kids = new Set(after.map((k) => k.kid));
+    for (const k of before) assert.ok(kids.has(k.kid), `old key ${k.kid} still published`);
+    // The new ones come first.
+    assert.ok(!before.some((k) => k.kid === after[0].kid));
+  } finally {
+    if (s2) await s2.stop();
+    cleanup(s);
+  }
+});
+
+test('two nodes on one database share keys; a rotation reaches a running node', async () => {
+  const a = await startServer({ keepData: true });
+  let b;
+  try {
+    // Node b: own data folder, same database and master key.
+    b = await startServer({ database: a.database, args: ['--master-key-file', join(a.dataDir, 'master.key')] });
+    const ka = await jwks(a.url), kb = await jwks(b.url);
+    assert.deepEqual(kb.map((k) => k.kid).sort(), ka.map((k) => k.kid).sort());
+
+    const r = await runArmor(['keys', 'rotate', '--database', a.database, '--data-dir', a.dataDir], { timeout: 20000 });
+    assert.equal(r.code, 0, r.stderr);
+    // Each node reloads every 10 s.
+    const deadline = Date.now() + 15000;
+    let na = [], nb = [];
+    while (Date.now() < deadline) {
+      na = await jwks(a.url);
+      nb = await jwks(b.url);
+      if (na.length === 4 && nb.length === 4) break;
+      await sleep(250);
+    }
+    assert.equal(na.length, 4);
+    assert.equal(nb.length, 4);
+    assert.deepEqual(nb.map((k) => k.kid).sort(), na.map((k) => k.kid).sort());
+    assert.doesNotMatch(a.log() + b.log(), /cannot decrypt/);
+  } finally {
+    if (b) await b.stop();
+    await a.stop();
+    cleanup(a);
+  }
+});
+
+test('armor keys: usage and errors', async () => {
+  const r = await runArmor(['keys']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /armor keys rotate/);
+  const u = await runArmor(['keys', 'spin']);
+  assert.equal(u.code, 2);
+  const h = await runArmor(['keys', 'rotate', '--help']);
+  assert.equal(h.code, 0);
+  assert.match(h.stdout, /--database/);
+});
