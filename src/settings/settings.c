@@ -50,15 +50,15 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug", NU
 #define S armor_security_settings
 static const struct field security_fields[] = {
   FI(S, password_min_length, 1, 1024, "ARMOR_PASSWORD_MIN_LENGTH"),
-  FI(S, password_max_length, 8, 4096, "ARMOR_PASSWORD_MAX_LENGTH"),
-  FI(S, lockout_threshold, 1, 1000, "ARMOR_LOCKOUT_THRESHOLD"),
+  FI(S, password_max_length, 1, 4096, "ARMOR_PASSWORD_MAX_LENGTH"),
+  FI(S, lockout_threshold, 0, 1000000, "ARMOR_LOCKOUT_THRESHOLD"),
   FI(S, lockout_base_seconds, 1, 86400, "ARMOR_LOCKOUT_BASE_SECONDS"),
-  FI(S, lockout_max_seconds, 1, 604800, "ARMOR_LOCKOUT_MAX_SECONDS"),
-  FI(S, ip_limit_per_minute, 1, 1000000, "ARMOR_IP_LIMIT_PER_MINUTE"),
-  FI(S, access_token_ttl_seconds, 5, 86400, "ARMOR_ACCESS_TOKEN_TTL_SECONDS"),
-  FI(S, session_idle_initial_seconds, 5, 31536000, "ARMOR_SESSION_IDLE_INITIAL_SECONDS"),
-  FI(S, session_idle_seconds, 5, 31536000, "ARMOR_SESSION_IDLE_SECONDS"),
-  FI(S, session_max_seconds, 5, 31536000, "ARMOR_SESSION_MAX_SECONDS"),
+  FI(S, lockout_max_seconds, 1, 31536000, "ARMOR_LOCKOUT_MAX_SECONDS"),
+  FI(S, ip_limit_per_minute, 0, 1000000000, "ARMOR_IP_LIMIT_PER_MINUTE"),
+  FI(S, access_token_ttl_seconds, 1, 86400, "ARMOR_ACCESS_TOKEN_TTL_SECONDS"),
+  FI(S, session_idle_initial_seconds, 1, 31536000, "ARMOR_SESSION_IDLE_INITIAL_SECONDS"),
+  FI(S, session_idle_seconds, 1, 31536000, "ARMOR_SESSION_IDLE_SECONDS"),
+  FI(S, session_max_seconds, 1, 315360000, "ARMOR_SESSION_MAX_SECONDS"),
   FB(S, mfa_required, "ARMOR_MFA_REQUIRED"),
   FI(S, recovery_token_ttl_seconds, 5, 86400, "ARMOR_RECOVERY_TOKEN_TTL_SECONDS"),
   FI(S, recovery_otp_ttl_seconds, 5, 900, "ARMOR_RECOVERY_OTP_TTL_SECONDS"),
@@ -432,7 +432,7 @@ static bool decode_stored(const struct section *sec, const char *text, void *out
 
 /* ---------------------------------------------------------------- first start from the environment */
 
-static int env_value(const struct field *f, const char *s, void *out, char *msg, size_t msglen) {
+static int env_value(const struct field *f, const char *name, const char *s, void *out, char *msg, size_t msglen) {
   json_t *v = NULL;
   if (f->type == F_BOOL) {
     if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) v = json_true();
@@ -444,7 +444,7 @@ static int env_value(const struct field *f, const char *s, void *out, char *msg,
     v = json_string(s);
   }
   if (!v) {
-    armor_fmt(msg, msglen, "%s has a malformed value", f->env);
+    armor_fmt(msg, msglen, "%s must be %s", name, f->type == F_BOOL ? "true or false" : "an integer in range");
     return -1;
   }
   int rc = set_field(f, out, v, msg, msglen);
@@ -458,21 +458,32 @@ static int first_start_values(struct section *sec, void *out) {
   if (sec->live == &sys && armor_cfg.log_level && armor_log_level_parse(armor_cfg.log_level) >= 0)
     armor_fmt(((struct armor_system_settings *)out)->log_level, sizeof sys.log_level, "%s", armor_cfg.log_level);
   for (const struct field *f = sec->fields; f->name; f++) {
-    const char *s = f->env ? getenv(f->env) : NULL;
-    /* ARMOR_X_TTL is accepted for ARMOR_X_TTL_SECONDS. */
-    char alt[96];
-    if (!s && f->env && strlen(f->env) > 8 && !strcmp(f->env + strlen(f->env) - 8, "_SECONDS")) {
-      armor_fmt(alt, sizeof alt, "%.*s", (int)(strlen(f->env) - 8), f->env);
-      s = getenv(alt);
+    /*
+     * Names, first found wins: the field's own (ARMOR_SMTP_HOST), the same
+     * without _SECONDS (ARMOR_ACCESS_TOKEN_TTL), and the uniform
+     * ARMOR_<SECTION>_<FIELD> (ARMOR_SECURITY_LOCKOUT_THRESHOLD, ARMOR_EMAIL_HOST).
+     */
+    char names[3][96] = {"", "", ""};
+    if (f->env) {
+      armor_fmt(names[0], sizeof names[0], "%s", f->env);
+      size_t n = strlen(f->env);
+      if (n > 8 && !strcmp(f->env + n - 8, "_SECONDS")) armor_fmt(names[1], sizeof names[1], "%.*s", (int)(n - 8), f->env);
     }
+    armor_fmt(names[2], sizeof names[2], "ARMOR_%s_%s", sec->name, f->name);
+    for (char *p = names[2]; *p; p++) *p = (char)toupper((unsigned char)*p);
+    const char *s = NULL, *name = NULL;
+    for (int i = 0; i < 3 && !s; i++)
+      if (names[i][0] && (s = getenv(names[i]))) name = names[i];
     if (!s) continue;
     char msg[200];
-    if (env_value(f, s, out, msg, sizeof msg)) {
-      fprintf(stderr, "armor: %s: %s\n", f->env, msg);
+    if (env_value(f, name, s, out, msg, sizeof msg)) {
+      fprintf(stderr, "armor: %s: %s\n", name, msg);
       return -1;
     }
   }
-  if (sec->live == &email && getenv("ARMOR_SMTP_HOST") && !getenv("ARMOR_SMTP_ENABLED"))
+  /* Naming a mail host or an SMS provider enables the channel unless told otherwise. */
+  if (sec->live == &email && (getenv("ARMOR_SMTP_HOST") || getenv("ARMOR_EMAIL_HOST")) && !getenv("ARMOR_SMTP_ENABLED") &&
+      !getenv("ARMOR_EMAIL_ENABLED"))
     ((struct armor_email_settings *)out)->enabled = true;
   if (sec->live == &sms && getenv("ARMOR_SMS_PROVIDER") && !getenv("ARMOR_SMS_ENABLED"))
     ((struct armor_sms_settings *)out)->enabled = true;

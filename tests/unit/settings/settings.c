@@ -22,7 +22,7 @@ static int setup(void **state) {
   setenv("ARMOR_SMTP_PASSWORD", "s3cret-smtp-pass", 1);
   setenv("ARMOR_APP_NAME", "Unit App", 1);
   setenv("ARMOR_ACCESS_TOKEN_TTL", "120", 1); /* alias of ARMOR_ACCESS_TOKEN_TTL_SECONDS */
-  setenv("ARMOR_LOCKOUT_THRESHOLD", "3", 1);
+  setenv("ARMOR_SECURITY_LOCKOUT_THRESHOLD", "3", 1); /* the uniform ARMOR_<SECTION>_<FIELD> form */
   armor_cfg.public_url = armor_strdup("http://public.example.test");
   if (fixture_db_open()) return -1;
   return armor_settings_start();
