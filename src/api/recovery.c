@@ -25,7 +25,9 @@ static void reply_limited(struct armor_req *r, int retry_after) {
   armor_reply_rc(r, ARMOR_LIMITED, "Too many recovery requests; try again later");
 }
 
-static size_t max_len(const char *field) { return !strcmp(field, "username") ? 64 : !strcmp(field, "phone") ? 19 : 254; }
+static size_t max_len(const char *field) {
+  return !strcmp(field, "username") ? 64 : !strcmp(field, "phone") ? 19 : 254;
+}
 
 /*
  * Exactly one of `fields` (NULL-terminated) must be given, in the JSON body or
@@ -152,7 +154,8 @@ static void recovery_context(struct armor_req *r) {
 static void recovery_validate(struct armor_req *r) {
   static const char *const known[] = {"recovery_token", NULL};
   const char *token;
-  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "recovery_token", true, 1, 256, &token)) return;
+  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "recovery_token", true, 1, 256, &token))
+    return;
   struct armor_recovery_caller c = caller_of(r);
   char grant[64];
   int expires_in = 0;
@@ -165,17 +168,20 @@ static void recovery_validate(struct armor_req *r) {
     armor_reply_rc(r, rc, NULL);
     return;
   }
-  armor_reply_ok(r, 200, "Recovery token accepted", json_pack("{s:s, s:i}", "reset_grant", grant, "expires_in", expires_in));
+  armor_reply_ok(r, 200, "Recovery token accepted",
+                 json_pack("{s:s, s:i}", "reset_grant", grant, "expires_in", expires_in));
   sodium_memzero(grant, sizeof grant);
 }
 
 static void recovery_delete(struct armor_req *r) {
   static const char *const known[] = {"recovery_token", NULL};
   const char *token = NULL;
-  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "recovery_token", false, 1, 256, &token)) return;
+  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "recovery_token", false, 1, 256, &token))
+    return;
   if (!token) token = armor_req_query(r, "recovery_token");
   if (!token || !*token) {
-    armor_reply_field_error(r, 400, "VALIDATION_FAILED", "recovery_token", "Field 'recovery_token' is required (body or query)");
+    armor_reply_field_error(r, 400, "VALIDATION_FAILED", "recovery_token",
+                            "Field 'recovery_token' is required (body or query)");
     return;
   }
   struct armor_recovery_caller c = caller_of(r);
@@ -205,7 +211,8 @@ static void reset_initiate(struct armor_req *r) {
   armor_fmt(target, sizeof target, "%s", r->principal->user_id);
   if (uid || username) {
     struct armor_user u;
-    int rc = uid ? (armor_uuid_valid(uid) ? armor_user_get(uid, &u) : ARMOR_NOT_FOUND) : armor_user_find("username", username, &u);
+    int rc = uid ? (armor_uuid_valid(uid) ? armor_user_get(uid, &u) : ARMOR_NOT_FOUND)
+                 : armor_user_find("username", username, &u);
     bool self = rc == ARMOR_OK && !strcmp(u.id, r->principal->user_id);
     /* Only an admin may ask for someone else, and only an admin learns whether they exist. */
     if (!self && !armor_principal_has(r->principal, "users:write")) {
@@ -214,13 +221,13 @@ static void reset_initiate(struct armor_req *r) {
       return;
     }
     if (rc == ARMOR_NOT_FOUND) {
-    armor_reply_rc(r, rc, "No such user");
-    return;
-  }
+      armor_reply_rc(r, rc, "No such user");
+      return;
+    }
     if (rc) {
-    armor_reply_rc(r, rc, NULL);
-    return;
-  }
+      armor_reply_rc(r, rc, NULL);
+      return;
+    }
     armor_fmt(target, sizeof target, "%s", u.id);
   }
   struct armor_recovery_caller c = caller_of(r);
@@ -229,8 +236,12 @@ static void reset_initiate(struct armor_req *r) {
   switch (rc) {
   case ARMOR_OK: armor_reply_ok(r, 202, "A recovery email is on its way", json_pack("{s:s}", "user_id", target)); break;
   case ARMOR_LIMITED: reply_limited(r, retry); break;
-  case ARMOR_INVALID: armor_reply_field_error(r, 422, "VALIDATION_FAILED", "email", "The account has no email address"); break;
-  case ARMOR_BUSY: armor_reply_error(r, 503, "UNAVAILABLE", "Email delivery is not configured on this server", NULL); break;
+  case ARMOR_INVALID:
+    armor_reply_field_error(r, 422, "VALIDATION_FAILED", "email", "The account has no email address");
+    break;
+  case ARMOR_BUSY:
+    armor_reply_error(r, 503, "UNAVAILABLE", "Email delivery is not configured on this server", NULL);
+    break;
   case ARMOR_NOT_FOUND: armor_reply_rc(r, rc, "No such user"); break;
   default: armor_reply_rc(r, rc, NULL);
   }
@@ -250,7 +261,8 @@ static void password_reset(struct armor_req *r) {
     return;
   }
   if (rc == ARMOR_INVALID) {
-    armor_reply_field_error(r, 422, "VALIDATION_FAILED", "new_password", msg[0] ? msg : "The password does not meet the policy");
+    armor_reply_field_error(r, 422, "VALIDATION_FAILED", "new_password",
+                            msg[0] ? msg : "The password does not meet the policy");
     return;
   }
   if (rc) {
@@ -287,23 +299,27 @@ static void email_verify_resend(struct armor_req *r) {
   switch (rc) {
   case ARMOR_OK: armor_reply_ok(r, 202, "A verification email is on its way", NULL); break;
   case ARMOR_LIMITED: reply_limited(r, retry); break;
-  case ARMOR_INVALID: armor_reply_field_error(r, 422, "VALIDATION_FAILED", "email", "The account has no email address"); break;
+  case ARMOR_INVALID:
+    armor_reply_field_error(r, 422, "VALIDATION_FAILED", "email", "The account has no email address");
+    break;
   case ARMOR_CONFLICT: armor_reply_error(r, 409, "CONFLICT", "The email address is already verified", NULL); break;
-  case ARMOR_BUSY: armor_reply_error(r, 503, "UNAVAILABLE", "Email delivery is not configured on this server", NULL); break;
+  case ARMOR_BUSY:
+    armor_reply_error(r, 503, "UNAVAILABLE", "Email delivery is not configured on this server", NULL);
+    break;
   default: armor_reply_rc(r, rc, NULL);
   }
 }
 
 const struct armor_route armor_routes_recovery[] = {
-  {"POST", "/api/auth/recovery/email", recovery_email, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
-  {"POST", "/api/auth/recovery/sms", recovery_sms, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
-  {"POST", "/api/auth/recovery/sms/complete", recovery_sms_complete, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
-  {"GET", "/api/auth/recovery/context", recovery_context, ROUTE_PUBLIC, NULL, 0},
-  {"POST", "/api/auth/recovery/validate", recovery_validate, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
-  {"DELETE", "/api/auth/recovery", recovery_delete, ROUTE_PUBLIC | ROUTE_OPTJSON, NULL, 4096},
-  {"POST", "/api/auth/password/reset/initiate", reset_initiate, ROUTE_AUTH | ROUTE_OPTJSON, NULL, 4096},
-  {"POST", "/api/auth/password/reset", password_reset, ROUTE_PUBLIC | ROUTE_JSON | ROUTE_SLOW, NULL, 8192},
-  {"POST", "/api/auth/email/verify", email_verify, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
-  {"POST", "/api/auth/email/verify/resend", email_verify_resend, ROUTE_AUTH | ROUTE_OPTJSON, NULL, 4096},
-  {NULL, NULL, NULL, 0, NULL, 0},
+    {"POST", "/api/auth/recovery/email", recovery_email, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
+    {"POST", "/api/auth/recovery/sms", recovery_sms, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
+    {"POST", "/api/auth/recovery/sms/complete", recovery_sms_complete, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
+    {"GET", "/api/auth/recovery/context", recovery_context, ROUTE_PUBLIC, NULL, 0},
+    {"POST", "/api/auth/recovery/validate", recovery_validate, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
+    {"DELETE", "/api/auth/recovery", recovery_delete, ROUTE_PUBLIC | ROUTE_OPTJSON, NULL, 4096},
+    {"POST", "/api/auth/password/reset/initiate", reset_initiate, ROUTE_AUTH | ROUTE_OPTJSON, NULL, 4096},
+    {"POST", "/api/auth/password/reset", password_reset, ROUTE_PUBLIC | ROUTE_JSON | ROUTE_SLOW, NULL, 8192},
+    {"POST", "/api/auth/email/verify", email_verify, ROUTE_PUBLIC | ROUTE_JSON, NULL, 4096},
+    {"POST", "/api/auth/email/verify/resend", email_verify_resend, ROUTE_AUTH | ROUTE_OPTJSON, NULL, 4096},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -52,7 +52,8 @@ static void email_test(struct armor_req *r) {
   armor_settings_app(&a);
   if (!e.enabled || !e.host[0] || !e.from_address[0]) {
     sodium_memzero(&e, sizeof e);
-    armor_reply_field_error(r, 422, "VALIDATION_FAILED", "enabled", "Email delivery is not configured (settings section email)");
+    armor_reply_field_error(r, 422, "VALIDATION_FAILED", "enabled",
+                            "Email delivery is not configured (settings section email)");
     return;
   }
   char subject[200], text[400], answer[512];
@@ -65,13 +66,15 @@ static void email_test(struct armor_req *r) {
                         (json_int_t)(armor_now_ms() - t0));
   armor_audit("settings.email_tested", r->principal->user_id, NULL, r->client_ip, r->request_id,
               json_pack("{s:b}", "sent", rc == ARMOR_OK));
-  if (rc == ARMOR_OK) armor_reply_ok(r, 200, "Test message sent", d);
-  else armor_reply_error(r, 502, "UNAVAILABLE", "The mail server did not accept the test message", d);
+  if (rc == ARMOR_OK)
+    armor_reply_ok(r, 200, "Test message sent", d);
+  else
+    armor_reply_error(r, 502, "UNAVAILABLE", "The mail server did not accept the test message", d);
 }
 
 const struct armor_route armor_routes_settings[] = {
-  {"GET", "/api/settings", get_settings, ROUTE_AUTH, "settings:read", 0},
-  {"PUT", "/api/settings/{section}", put_section, ROUTE_AUTH | ROUTE_JSON, "settings:write", 0},
-  {"POST", "/api/settings/email/test", email_test, ROUTE_AUTH | ROUTE_JSON | ROUTE_SLOW, "settings:write", 0},
-  {NULL, NULL, NULL, 0, NULL, 0},
+    {"GET", "/api/settings", get_settings, ROUTE_AUTH, "settings:read", 0},
+    {"PUT", "/api/settings/{section}", put_section, ROUTE_AUTH | ROUTE_JSON, "settings:write", 0},
+    {"POST", "/api/settings/email/test", email_test, ROUTE_AUTH | ROUTE_JSON | ROUTE_SLOW, "settings:write", 0},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -52,8 +52,8 @@ static void limit_key(const char *kind, const char *a, const char *b, char out[6
 /* ARMOR_OK, or ARMOR_LIMITED with *retry_after when `max` events of `key` happened in the last hour. */
 static int limit_check(struct armor_db *db, const char *key, int max, int *retry_after) {
   int64_t now = armor_time();
-  struct armor_stmt *st =
-    armor_db_query(db, "SELECT COUNT(*), MIN(at) FROM recovery_events WHERE key = $1 AND at > $2", "ti", key, now - WINDOW);
+  struct armor_stmt *st = armor_db_query(db, "SELECT COUNT(*), MIN(at) FROM recovery_events WHERE key = $1 AND at > $2",
+                                         "ti", key, now - WINDOW);
   if (!st) return ARMOR_DB;
   int rc = armor_stmt_step(st);
   int64_t n = rc == 1 ? armor_stmt_int(st, 0) : 0, oldest = rc == 1 ? armor_stmt_int(st, 1) : now;
@@ -162,16 +162,17 @@ static int store_secret(struct armor_db *db, const char *user_id, const char *pu
   } else {
     armor_secret_token_hash(secret, hash);
   }
-  int rc = armor_db_exec(db, NULL,
-                         "UPDATE recovery_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
-                         "itt", now, user_id, purpose);
+  int rc = armor_db_exec(
+      db, NULL, "UPDATE recovery_tokens SET used_at = $1 WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",
+      "itt", now, user_id, purpose);
   if (rc) return ARMOR_DB;
   char id[37];
   armor_uuid_new(id);
-  rc = armor_db_exec(db, NULL,
-                     "INSERT INTO recovery_tokens (id, user_id, purpose, token_hash, destination, attempts, expires_at, created_at) "
-                     "VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
-                     "tttttii", id, user_id, purpose, hash, destination, now + ttl, now);
+  rc = armor_db_exec(
+      db, NULL,
+      "INSERT INTO recovery_tokens (id, user_id, purpose, token_hash, destination, attempts, expires_at, created_at) "
+      "VALUES ($1, $2, $3, $4, $5, 0, $6, $7)",
+      "tttttii", id, user_id, purpose, hash, destination, now + ttl, now);
   return rc ? ARMOR_DB : ARMOR_OK;
 }
 
@@ -184,11 +185,11 @@ static int consume(struct armor_db *db, const char *token, const char *purpose, 
   char hash[65];
   armor_secret_token_hash(token, hash);
   int64_t now = armor_time();
-  struct armor_stmt *st =
-    armor_db_query(db,
-                   "UPDATE recovery_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL "
-                   "AND expires_at > $1 RETURNING user_id, destination",
-                   "itt", now, hash, purpose);
+  struct armor_stmt *st = armor_db_query(
+      db,
+      "UPDATE recovery_tokens SET used_at = $1 WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL "
+      "AND expires_at > $1 RETURNING user_id, destination",
+      "itt", now, hash, purpose);
   if (!st) return ARMOR_DB;
   int rc = armor_stmt_step(st);
   if (rc == 1) {
@@ -221,10 +222,11 @@ static int send_secret(struct armor_db *db, bool email, const struct armor_user 
     char link[1024];
     make_link("/ui/reset-password", secret, link, sizeof link);
     char intro[256], outro[256];
-    armor_fmt(intro, sizeof intro,
-              "Someone asked to reset the password of the account %s. To choose a new password, open this link within %d "
-              "minutes:",
-              u->username, sec->recovery_token_ttl_seconds / 60 ? sec->recovery_token_ttl_seconds / 60 : 1);
+    armor_fmt(
+        intro, sizeof intro,
+        "Someone asked to reset the password of the account %s. To choose a new password, open this link within %d "
+        "minutes:",
+        u->username, sec->recovery_token_ttl_seconds / 60 ? sec->recovery_token_ttl_seconds / 60 : 1);
     armor_fmt(outro, sizeof outro, "If you did not ask for this, ignore this message: your password stays as it is.");
     int rc = queue_mail(db, u->email, "Reset your password", intro, link, outro);
     sodium_memzero(link, sizeof link);
@@ -234,15 +236,15 @@ static int send_secret(struct armor_db *db, bool email, const struct armor_user 
   armor_settings_app(&app);
   char text[320];
   int mins = sec->recovery_otp_ttl_seconds / 60 ? sec->recovery_otp_ttl_seconds / 60 : 1;
-  armor_fmt(text, sizeof text, "%s: your password recovery code is %s. It expires in %d minute%s. Never share it.", app.name,
-            secret, mins, mins == 1 ? "" : "s");
+  armor_fmt(text, sizeof text, "%s: your password recovery code is %s. It expires in %d minute%s. Never share it.",
+            app.name, secret, mins, mins == 1 ? "" : "s");
   int rc = armor_outbox_add_sms(db, u->phone, text);
   sodium_memzero(text, sizeof text);
   return rc;
 }
 
-int armor_recovery_start(const char *channel, const char *field, const char *value, const struct armor_recovery_caller *c,
-                         int *retry_after) {
+int armor_recovery_start(const char *channel, const char *field, const char *value,
+                         const struct armor_recovery_caller *c, int *retry_after) {
   bool email = !strcmp(channel, "email");
   if (!channel_ready(email)) return ARMOR_BUSY;
   struct armor_db *db = armor_db_get();
@@ -258,7 +260,8 @@ int armor_recovery_start(const char *channel, const char *field, const char *val
   int rc = limit_check(db, kip, sec.recovery_ip_limit_per_hour, retry_after);
   if (!rc) rc = limit_check(db, kid, sec.recovery_limit_per_hour, retry_after);
   if (rc) {
-    if (rc == ARMOR_LIMITED) audit("recovery.limited", c, NULL, json_pack("{s:s, s:s}", "channel", channel, "by", field));
+    if (rc == ARMOR_LIMITED)
+      audit("recovery.limited", c, NULL, json_pack("{s:s, s:s}", "channel", channel, "by", field));
     return rc;
   }
 
@@ -277,8 +280,10 @@ int armor_recovery_start(const char *channel, const char *field, const char *val
                     limit_check(db, kdest, sec.recovery_limit_per_hour, NULL) != ARMOR_OK;
 
   char secret[TOKEN_LEN];
-  if (email) armor_random_b64url(32, secret, sizeof secret);
-  else new_otp(secret);
+  if (email)
+    armor_random_b64url(32, secret, sizeof secret);
+  else
+    new_otp(secret);
   rc = armor_db_begin(db);
   if (!rc) rc = limit_note(db, kip);
   if (!rc) rc = limit_note(db, kid);
@@ -295,20 +300,23 @@ int armor_recovery_start(const char *channel, const char *field, const char *val
     armor_uuid_new(nobody);
     rc = store_secret(db, nobody, email ? "recovery" : "otp", secret, NULL, 0);
   }
-  if (!rc) rc = armor_db_commit(db);
-  else armor_db_rollback(db);
+  if (!rc)
+    rc = armor_db_commit(db);
+  else
+    armor_db_rollback(db);
   sodium_memzero(secret, sizeof secret);
   if (rc) return ARMOR_DB;
   armor_outbox_kick();
   audit("recovery.requested", c, found ? u.id : NULL,
-        json_pack("{s:s, s:s, s:b, s:b}", "channel", channel, "by", field, "account_found", found, "sent", found && !suppressed));
+        json_pack("{s:s, s:s, s:b, s:b}", "channel", channel, "by", field, "account_found", found, "sent",
+                  found && !suppressed));
   return ARMOR_OK;
 }
 
 /* ---------------------------------------------------------------- SMS completion */
 
-int armor_recovery_sms_complete(const char *field, const char *value, const char *otp, const struct armor_recovery_caller *c,
-                                char *token, size_t tokenlen, int *retry_after) {
+int armor_recovery_sms_complete(const char *field, const char *value, const char *otp,
+                                const struct armor_recovery_caller *c, char *token, size_t tokenlen, int *retry_after) {
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   struct armor_security_settings sec;
@@ -331,10 +339,11 @@ int armor_recovery_sms_complete(const char *field, const char *value, const char
   const char *uid = found ? u.id : nobody;
 
   /* The newest live code of the user; a guess is reserved before it is compared, so at most 5 are ever compared. */
-  struct armor_stmt *st = armor_db_query(db,
-                                         "SELECT id, token_hash FROM recovery_tokens WHERE user_id = $1 AND purpose = 'otp' "
-                                         "AND used_at IS NULL AND expires_at > $2 AND attempts < $3 ORDER BY created_at DESC LIMIT 1",
-                                         "tii", uid, armor_time(), (int64_t)OTP_MAX_GUESSES);
+  struct armor_stmt *st =
+      armor_db_query(db,
+                     "SELECT id, token_hash FROM recovery_tokens WHERE user_id = $1 AND purpose = 'otp' "
+                     "AND used_at IS NULL AND expires_at > $2 AND attempts < $3 ORDER BY created_at DESC LIMIT 1",
+                     "tii", uid, armor_time(), (int64_t)OTP_MAX_GUESSES);
   if (!st) return ARMOR_DB;
   char id[37] = "", stored[65] = "";
   rc = armor_stmt_step(st);
@@ -345,9 +354,10 @@ int armor_recovery_sms_complete(const char *field, const char *value, const char
   armor_stmt_done(st);
   if (rc < 0) return ARMOR_DB;
   int64_t reserved = 0;
-  rc = armor_db_exec(db, &reserved,
-                     "UPDATE recovery_tokens SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL AND attempts < $2", "ti",
-                     id, (int64_t)OTP_MAX_GUESSES);
+  rc = armor_db_exec(
+      db, &reserved,
+      "UPDATE recovery_tokens SET attempts = attempts + 1 WHERE id = $1 AND used_at IS NULL AND attempts < $2", "ti",
+      id, (int64_t)OTP_MAX_GUESSES);
   if (rc) return ARMOR_DB;
   char salted[160], hash[65];
   armor_fmt(salted, sizeof salted, "%s:%s", uid, otp);
@@ -361,8 +371,8 @@ int armor_recovery_sms_complete(const char *field, const char *value, const char
   rc = armor_db_begin(db);
   int64_t used = 0;
   if (!rc)
-    rc = armor_db_exec(db, &used, "UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL", "it", armor_time(),
-                       id);
+    rc = armor_db_exec(db, &used, "UPDATE recovery_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL", "it",
+                       armor_time(), id);
   if (!rc && used != 1) rc = ARMOR_UNAUTHORIZED;
   if (!rc) {
     armor_random_b64url(32, token, tokenlen);
@@ -422,10 +432,14 @@ json_t *armor_recovery_context(const char *field, const char *value, const struc
     unsigned char h[32];
     fake_bytes(field, value, h);
     static const char *const tlds[] = {".com", ".net", ".org", ".io"};
-    if (!strcmp(field, "email")) armor_mask_email(value, email_hint, sizeof email_hint);
-    else if (h[0] % 8) armor_fmt(email_hint, sizeof email_hint, "%c***@%c***%s", 'a' + h[1] % 26, 'a' + h[2] % 26, tlds[h[3] % 4]);
-    if (!strcmp(field, "phone")) armor_mask_phone(value, phone_hint, sizeof phone_hint);
-    else if (h[4] % 2) armor_fmt(phone_hint, sizeof phone_hint, "+1*******%02u", (unsigned)(h[5] % 100));
+    if (!strcmp(field, "email"))
+      armor_mask_email(value, email_hint, sizeof email_hint);
+    else if (h[0] % 8)
+      armor_fmt(email_hint, sizeof email_hint, "%c***@%c***%s", 'a' + h[1] % 26, 'a' + h[2] % 26, tlds[h[3] % 4]);
+    if (!strcmp(field, "phone"))
+      armor_mask_phone(value, phone_hint, sizeof phone_hint);
+    else if (h[4] % 2)
+      armor_fmt(phone_hint, sizeof phone_hint, "+1*******%02u", (unsigned)(h[5] % 100));
   }
   json_t *channels = json_array();
   if (email_hint[0] && channel_ready(true)) json_array_append_new(channels, json_string("email"));
@@ -441,8 +455,8 @@ json_t *armor_recovery_context(const char *field, const char *value, const struc
 
 /* ---------------------------------------------------------------- validate, cancel */
 
-int armor_recovery_validate(const char *recovery_token, const struct armor_recovery_caller *c, char *grant, size_t grantlen,
-                            int *expires_in) {
+int armor_recovery_validate(const char *recovery_token, const struct armor_recovery_caller *c, char *grant,
+                            size_t grantlen, int *expires_in) {
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   struct armor_security_settings sec;
@@ -501,8 +515,10 @@ int armor_recovery_initiate_for(const char *user_id, const struct armor_recovery
   if (!rc) rc = limit_note(db, kdest);
   if (!rc) rc = store_secret(db, u.id, "recovery", secret, NULL, sec.recovery_token_ttl_seconds);
   if (!rc) rc = send_secret(db, true, &u, secret, &sec);
-  if (!rc) rc = armor_db_commit(db);
-  else armor_db_rollback(db);
+  if (!rc)
+    rc = armor_db_commit(db);
+  else
+    armor_db_rollback(db);
   sodium_memzero(secret, sizeof secret);
   if (rc) return ARMOR_DB;
   armor_outbox_kick();
@@ -524,7 +540,8 @@ int armor_recovery_reset(const char *grant, const char *new_password, const stru
     /* Refused by policy (or a storage failure): the grant stays usable for another try. */
     char hash[65];
     armor_secret_token_hash(grant, hash);
-    armor_db_exec(db, NULL, "UPDATE recovery_tokens SET used_at = NULL WHERE token_hash = $1 AND purpose = 'grant'", "t", hash);
+    armor_db_exec(db, NULL, "UPDATE recovery_tokens SET used_at = NULL WHERE token_hash = $1 AND purpose = 'grant'",
+                  "t", hash);
     return rc == ARMOR_INVALID ? ARMOR_INVALID : rc == ARMOR_NOT_FOUND ? ARMOR_UNAUTHORIZED : ARMOR_DB;
   }
   armor_sessions_revoke_user(uid, NULL);
@@ -534,10 +551,12 @@ int armor_recovery_reset(const char *grant, const char *new_password, const stru
   if (!rc) rc = void_all(db, uid);
   if (!rc && have && u.email[0] && channel_ready(true))
     rc = queue_mail(db, u.email, "Your password was changed",
-                    "The password of your account was just reset, and every session of the account was signed out.", NULL,
-                    "If you did not do this, contact your administrator at once.");
-  if (!rc) rc = armor_db_commit(db);
-  else armor_db_rollback(db);
+                    "The password of your account was just reset, and every session of the account was signed out.",
+                    NULL, "If you did not do this, contact your administrator at once.");
+  if (!rc)
+    rc = armor_db_commit(db);
+  else
+    armor_db_rollback(db);
   if (rc) armor_err("recovery: password of %s reset, but the follow-up (voiding secrets, notice) failed", uid);
   armor_outbox_kick();
   audit("password.reset", c, uid, json_pack("{s:b}", "sessions_revoked", true));
@@ -557,9 +576,14 @@ int armor_verification_send(struct armor_db *db, const char *user_id, const char
     make_link("/ui/verify-email", secret, link, sizeof link);
     char intro[200];
     int hours = sec.verification_ttl_seconds / 3600;
-    if (hours > 0) armor_fmt(intro, sizeof intro, "Please confirm your email address by opening this link within %d hour%s:", hours, hours == 1 ? "" : "s");
-    else armor_fmt(intro, sizeof intro, "Please confirm your email address by opening this link within %d minutes:", sec.verification_ttl_seconds / 60 + 1);
-    rc = queue_mail(db, email, "Confirm your email address", intro, link, "If you did not create an account, ignore this message.");
+    if (hours > 0)
+      armor_fmt(intro, sizeof intro, "Please confirm your email address by opening this link within %d hour%s:", hours,
+                hours == 1 ? "" : "s");
+    else
+      armor_fmt(intro, sizeof intro, "Please confirm your email address by opening this link within %d minutes:",
+                sec.verification_ttl_seconds / 60 + 1);
+    rc = queue_mail(db, email, "Confirm your email address", intro, link,
+                    "If you did not create an account, ignore this message.");
     sodium_memzero(link, sizeof link);
   }
   sodium_memzero(secret, sizeof secret);
@@ -603,8 +627,10 @@ int armor_verification_resend(const char *user_id, const struct armor_recovery_c
   rc = armor_db_begin(db);
   if (!rc) rc = limit_note(db, key);
   if (!rc) rc = armor_verification_send(db, u.id, u.email);
-  if (!rc) rc = armor_db_commit(db);
-  else armor_db_rollback(db);
+  if (!rc)
+    rc = armor_db_commit(db);
+  else
+    armor_db_rollback(db);
   if (rc) return ARMOR_DB;
   armor_outbox_kick();
   audit("email.verification_resent", c, u.id, NULL);

@@ -33,16 +33,16 @@ struct armor_recovery_caller {
  * ARMOR_LIMITED (*retry_after seconds); ARMOR_BUSY when the channel is not
  * configured on this server; ARMOR_DB.
  */
-int armor_recovery_start(const char *channel, const char *field, const char *value, const struct armor_recovery_caller *c,
-                         int *retry_after);
+int armor_recovery_start(const char *channel, const char *field, const char *value,
+                         const struct armor_recovery_caller *c, int *retry_after);
 
 /*
  * Redeems an SMS code. ARMOR_OK with token (>= 64 bytes) holding a recovery
  * token; ARMOR_UNAUTHORIZED (wrong, used, expired or unknown: one answer);
  * ARMOR_LIMITED (*retry_after); ARMOR_DB.
  */
-int armor_recovery_sms_complete(const char *field, const char *value, const char *otp, const struct armor_recovery_caller *c,
-                                char *token, size_t tokenlen, int *retry_after);
+int armor_recovery_sms_complete(const char *field, const char *value, const char *otp,
+                                const struct armor_recovery_caller *c, char *token, size_t tokenlen, int *retry_after);
 
 /*
  * The recovery context of an account: {channels, preferred_channel,
@@ -53,8 +53,8 @@ json_t *armor_recovery_context(const char *field, const char *value, const struc
                                int *retry_after);
 
 /* Exchanges a recovery token for a reset grant (grant >= 64 bytes). ARMOR_OK / ARMOR_UNAUTHORIZED / ARMOR_DB. */
-int armor_recovery_validate(const char *recovery_token, const struct armor_recovery_caller *c, char *grant, size_t grantlen,
-                            int *expires_in);
+int armor_recovery_validate(const char *recovery_token, const struct armor_recovery_caller *c, char *grant,
+                            size_t grantlen, int *expires_in);
 
 /* Cancels an outstanding recovery token. ARMOR_OK / ARMOR_NOT_FOUND / ARMOR_DB. */
 int armor_recovery_cancel(const char *recovery_token, const struct armor_recovery_caller *c);

@@ -21,7 +21,8 @@ int armor_smtp_send(const struct armor_email_settings *e, const char *app_name, 
                     const char *text, const char *html, char *answer, size_t answerlen);
 
 /* Sends one SMS with `s`. Same results as armor_smtp_send; `answer` holds the provider's status or error. */
-int armor_sms_send(const struct armor_sms_settings *s, const char *to, const char *text, char *answer, size_t answerlen);
+int armor_sms_send(const struct armor_sms_settings *s, const char *to, const char *text, char *answer,
+                   size_t answerlen);
 
 /* Masked forms for display and logs: "b***@e***.test", "+1*******23". */
 void armor_mask_email(const char *email, char *out, size_t outlen);

@@ -24,9 +24,9 @@
 #include <time.h>
 
 #define BATCH 8
-#define LEASE_MS 90000      /* longer than the slowest delivery (SMTP: 10 s connect + 30 s total) */
-#define IDLE_POLL_MS 1000   /* how often an idle sender looks for work queued elsewhere */
-#define BURST_POLL_MS 100   /* after a kick: the queuing transaction may not have committed yet */
+#define LEASE_MS 90000    /* longer than the slowest delivery (SMTP: 10 s connect + 30 s total) */
+#define IDLE_POLL_MS 1000 /* how often an idle sender looks for work queued elsewhere */
+#define BURST_POLL_MS 100 /* after a kick: the queuing transaction may not have committed yet */
 #define BURST_MS 3000
 #define MAX_BACKOFF_MS 600000
 
@@ -63,21 +63,25 @@ static int add(struct armor_db *db, const char *channel, const char *to, const c
   armor_free_secret_str(plain);
   char id[37];
   armor_uuid_new(id);
-  int rc = armor_db_exec(db, NULL,
-                         "INSERT INTO outbox (id, channel, recipient, subject, payload, status, attempts, next_at, created_at) "
-                         "VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)",
-                         "tttttii", id, channel, to, subject, enc, wall_ms(), armor_time());
+  int rc = armor_db_exec(
+      db, NULL,
+      "INSERT INTO outbox (id, channel, recipient, subject, payload, status, attempts, next_at, created_at) "
+      "VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $7)",
+      "tttttii", id, channel, to, subject, enc, wall_ms(), armor_time());
   armor_free(enc);
   if (rc) return ARMOR_DB;
   armor_outbox_kick();
   return ARMOR_OK;
 }
 
-int armor_outbox_add_email(struct armor_db *db, const char *to, const char *subject, const char *text, const char *html) {
+int armor_outbox_add_email(struct armor_db *db, const char *to, const char *subject, const char *text,
+                           const char *html) {
   return add(db, "email", to, subject, text, html);
 }
 
-int armor_outbox_add_sms(struct armor_db *db, const char *to, const char *text) { return add(db, "sms", to, "", text, NULL); }
+int armor_outbox_add_sms(struct armor_db *db, const char *to, const char *text) {
+  return add(db, "sms", to, "", text, NULL);
+}
 
 void armor_outbox_kick(void) {
   pthread_mutex_lock(&mu);
@@ -99,15 +103,17 @@ struct msg {
 static int claim(struct armor_db *db, const char *claim_id, struct msg *out, int max) {
   int64_t now = wall_ms();
   const char *sql =
-    armor_store_kind() == ARMOR_DB_POSTGRES
-      ? "UPDATE outbox SET status = 'sending', claim = $1, lease_until = $2, attempts = attempts + 1 WHERE id IN "
-        "(SELECT id FROM outbox WHERE (status = 'pending' AND next_at <= $3) OR (status = 'sending' AND lease_until < $3) "
-        "ORDER BY next_at LIMIT 8 FOR UPDATE SKIP LOCKED) "
-        "RETURNING id, channel, recipient, subject, payload, attempts"
-      : "UPDATE outbox SET status = 'sending', claim = $1, lease_until = $2, attempts = attempts + 1 WHERE id IN "
-        "(SELECT id FROM outbox WHERE (status = 'pending' AND next_at <= $3) OR (status = 'sending' AND lease_until < $3) "
-        "ORDER BY next_at LIMIT 8) "
-        "RETURNING id, channel, recipient, subject, payload, attempts";
+      armor_store_kind() == ARMOR_DB_POSTGRES
+          ? "UPDATE outbox SET status = 'sending', claim = $1, lease_until = $2, attempts = attempts + 1 WHERE id IN "
+            "(SELECT id FROM outbox WHERE (status = 'pending' AND next_at <= $3) OR (status = 'sending' AND "
+            "lease_until < $3) "
+            "ORDER BY next_at LIMIT 8 FOR UPDATE SKIP LOCKED) "
+            "RETURNING id, channel, recipient, subject, payload, attempts"
+          : "UPDATE outbox SET status = 'sending', claim = $1, lease_until = $2, attempts = attempts + 1 WHERE id IN "
+            "(SELECT id FROM outbox WHERE (status = 'pending' AND next_at <= $3) OR (status = 'sending' AND "
+            "lease_until < $3) "
+            "ORDER BY next_at LIMIT 8) "
+            "RETURNING id, channel, recipient, subject, payload, attempts";
   struct armor_stmt *st = armor_db_query(db, sql, "tii", claim_id, now + LEASE_MS, now);
   if (!st) return ARMOR_DB;
   int n = 0, rc;
@@ -179,21 +185,25 @@ static int deliver(const struct msg *m, char *answer, size_t answerlen) {
 
 static void finish(struct armor_db *db, const struct msg *m, const char *claim_id, int rc, const char *answer) {
   char masked[96];
-  if (!strcmp(m->channel, "email")) armor_mask_email(m->recipient, masked, sizeof masked);
-  else armor_mask_phone(m->recipient, masked, sizeof masked);
+  if (!strcmp(m->channel, "email"))
+    armor_mask_email(m->recipient, masked, sizeof masked);
+  else
+    armor_mask_phone(m->recipient, masked, sizeof masked);
   int dbrc;
   if (rc == ARMOR_OK) {
-    dbrc = armor_db_exec(db, NULL,
-                         "UPDATE outbox SET status = 'sent', sent_at = $1, payload = '', last_error = NULL, lease_until = 0 "
-                         "WHERE id = $2 AND claim = $3",
-                         "itt", armor_time(), m->id, claim_id);
+    dbrc = armor_db_exec(
+        db, NULL,
+        "UPDATE outbox SET status = 'sent', sent_at = $1, payload = '', last_error = NULL, lease_until = 0 "
+        "WHERE id = $2 AND claim = $3",
+        "itt", armor_time(), m->id, claim_id);
     armor_info("outbox: %s %s sent to %s (attempt %d)", m->channel, m->id, masked, m->attempts);
   } else if (rc == ARMOR_INVALID || m->attempts >= max_attempts) {
     dbrc = armor_db_exec(db, NULL,
                          "UPDATE outbox SET status = 'failed', payload = '', last_error = $1, lease_until = 0 "
                          "WHERE id = $2 AND claim = $3",
                          "ttt", answer, m->id, claim_id);
-    armor_err("outbox: %s %s to %s failed for good after %d attempt(s): %s", m->channel, m->id, masked, m->attempts, answer);
+    armor_err("outbox: %s %s to %s failed for good after %d attempt(s): %s", m->channel, m->id, masked, m->attempts,
+              answer);
   } else {
     int64_t delay = armor_outbox_backoff_ms(m->attempts);
     dbrc = armor_db_exec(db, NULL,
@@ -228,8 +238,10 @@ int armor_outbox_run_once(void) {
 /* Deletes what is final and old: sent after 7 days, failed after 30. */
 static void cleanup(struct armor_db *db) {
   int64_t now = armor_time();
-  armor_db_exec(db, NULL, "DELETE FROM outbox WHERE (status = 'sent' AND sent_at < $1) OR (status = 'failed' AND created_at < $2)",
-                "ii", now - 7 * 86400, now - 30 * 86400);
+  armor_db_exec(
+      db, NULL,
+      "DELETE FROM outbox WHERE (status = 'sent' AND sent_at < $1) OR (status = 'failed' AND created_at < $2)", "ii",
+      now - 7 * 86400, now - 30 * 86400);
 }
 
 static void *sender_loop(void *arg) {
@@ -266,8 +278,10 @@ static void *sender_loop(void *arg) {
 static void env_int(const char *name, long long lo, long long hi, int64_t *out) {
   const char *v = getenv(name);
   long long x;
-  if (v && armor_parse_int(v, lo, hi, &x)) *out = x;
-  else if (v) armor_warn("%s must be an integer in [%lld, %lld]; ignored", name, lo, hi);
+  if (v && armor_parse_int(v, lo, hi, &x))
+    *out = x;
+  else if (v)
+    armor_warn("%s must be an integer in [%lld, %lld]; ignored", name, lo, hi);
 }
 
 int armor_notify_start(void) {

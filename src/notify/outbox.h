@@ -13,7 +13,8 @@
  * transaction, if any). `html` may be NULL (plain text only). The texts are
  * stored encrypted until sent. Wakes the sender. ARMOR_OK / ARMOR_DB.
  */
-int armor_outbox_add_email(struct armor_db *db, const char *to, const char *subject, const char *text, const char *html);
+int armor_outbox_add_email(struct armor_db *db, const char *to, const char *subject, const char *text,
+                           const char *html);
 /* Queues an SMS to `to` (E.164) on `db`, like armor_outbox_add_email. ARMOR_OK / ARMOR_DB. */
 int armor_outbox_add_sms(struct armor_db *db, const char *to, const char *text);
 /* Wakes the sender now (call after committing a transaction that queued messages). */

@@ -40,7 +40,8 @@ static int post(CURL *h, char *answer, size_t answerlen) {
   return code == 408 || code == 429 || code >= 500 ? ARMOR_BUSY : ARMOR_INVALID;
 }
 
-static int webhook(const struct armor_sms_settings *s, const char *to, const char *text, char *answer, size_t answerlen) {
+static int webhook(const struct armor_sms_settings *s, const char *to, const char *text, char *answer,
+                   size_t answerlen) {
   CURL *h = curl_easy_init();
   if (!h) return ARMOR_BUSY;
   json_t *o = json_pack("{s:s, s:s}", "to", to, "message", text);
@@ -63,7 +64,8 @@ static int webhook(const struct armor_sms_settings *s, const char *to, const cha
   return rc;
 }
 
-static int twilio(const struct armor_sms_settings *s, const char *to, const char *text, char *answer, size_t answerlen) {
+static int twilio(const struct armor_sms_settings *s, const char *to, const char *text, char *answer,
+                  size_t answerlen) {
   CURL *h = curl_easy_init();
   if (!h) return ARMOR_BUSY;
   char url[800];
@@ -73,7 +75,8 @@ static int twilio(const struct armor_sms_settings *s, const char *to, const char
   char *sid = curl_easy_escape(h, s->account_sid, 0);
   armor_fmt(url, sizeof url, "%.*s/2010-04-01/Accounts/%s/Messages.json", (int)bl, base, sid);
   curl_free(sid);
-  char *eto = curl_easy_escape(h, to, 0), *efrom = curl_easy_escape(h, s->from_number, 0), *ebody = curl_easy_escape(h, text, 0);
+  char *eto = curl_easy_escape(h, to, 0), *efrom = curl_easy_escape(h, s->from_number, 0),
+       *ebody = curl_easy_escape(h, text, 0);
   struct armor_buf form;
   armor_buf_init(&form, 16384);
   armor_buf_printf(&form, "To=%s&From=%s&Body=%s", eto, efrom, ebody);
@@ -93,7 +96,8 @@ static int twilio(const struct armor_sms_settings *s, const char *to, const char
   return rc;
 }
 
-int armor_sms_send(const struct armor_sms_settings *s, const char *to, const char *text, char *answer, size_t answerlen) {
+int armor_sms_send(const struct armor_sms_settings *s, const char *to, const char *text, char *answer,
+                   size_t answerlen) {
   if (answerlen) answer[0] = 0;
   if (!s->enabled) {
     armor_fmt(answer, answerlen, "SMS delivery is not configured");

@@ -98,14 +98,17 @@ int armor_smtp_send(const struct armor_email_settings *e, const char *app_name, 
   char url[320], buf[1024], from_addr[300], to_addr[300], name[400], subj[1024];
   bool tls = !strcmp(e->security, "tls");
   bool host_v6 = strchr(e->host, ':') && e->host[0] != '[';
-  armor_fmt(url, sizeof url, "%s://%s%s%s:%d", tls ? "smtps" : "smtp", host_v6 ? "[" : "", e->host, host_v6 ? "]" : "", e->port);
+  armor_fmt(url, sizeof url, "%s://%s%s%s:%d", tls ? "smtps" : "smtp", host_v6 ? "[" : "", e->host, host_v6 ? "]" : "",
+            e->port);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT, 30L);
-  if (!strcmp(e->security, "starttls")) curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
-  else if (!tls) curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_NONE);
+  if (!strcmp(e->security, "starttls"))
+    curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+  else if (!tls)
+    curl_easy_setopt(h, CURLOPT_USE_SSL, (long)CURLUSESSL_NONE);
   const char *ca = getenv("ARMOR_SMTP_CA_FILE");
   if (ca && *ca) curl_easy_setopt(h, CURLOPT_CAINFO, ca);
   if (e->username[0]) {
@@ -207,6 +210,8 @@ void armor_mask_email(const char *email, char *out, size_t outlen) {
 void armor_mask_phone(const char *phone, char *out, size_t outlen) {
   /* A fixed number of stars: the mask does not tell the number's length. */
   size_t n = strlen(phone);
-  if (n < 6) armor_fmt(out, outlen, "***");
-  else armor_fmt(out, outlen, "%.2s*******%s", phone, phone + n - 2);
+  if (n < 6)
+    armor_fmt(out, outlen, "***");
+  else
+    armor_fmt(out, outlen, "%.2s*******%s", phone, phone + n - 2);
 }

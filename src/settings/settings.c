@@ -29,19 +29,25 @@ enum fcheck { C_LINE, C_HOST, C_URL, C_EMAIL, C_PHONE, C_WORD, C_TZ, C_LOCALE };
 struct field {
   const char *name;
   enum ftype type;
-  size_t off, size;            /* offset in the section struct; buffer size for strings */
-  long long min, max;          /* integer range */
-  const char *const *choices;  /* allowed values of a string, NULL-terminated */
-  enum fcheck check;           /* format check of a free string */
-  const char *env;             /* first-start variable, or NULL */
+  size_t off, size;           /* offset in the section struct; buffer size for strings */
+  long long min, max;         /* integer range */
+  const char *const *choices; /* allowed values of a string, NULL-terminated */
+  enum fcheck check;          /* format check of a free string */
+  const char *env;            /* first-start variable, or NULL */
 };
 
-#define FB(s, f, env) {#f, F_BOOL, offsetof(struct s, f), 0, 0, 0, NULL, C_LINE, env}
-#define FI(s, f, lo, hi, env) {#f, F_INT, offsetof(struct s, f), 0, lo, hi, NULL, C_LINE, env}
-#define FS(s, f, chk, env) {#f, F_STR, offsetof(struct s, f), sizeof(((struct s *)0)->f), 0, 0, NULL, chk, env}
-#define FE(s, f, ch, env) {#f, F_STR, offsetof(struct s, f), sizeof(((struct s *)0)->f), 0, 0, ch, C_WORD, env}
-#define FX(s, f, env) {#f, F_SECRET, offsetof(struct s, f), sizeof(((struct s *)0)->f), 0, 0, NULL, C_LINE, env}
-#define FEND {NULL, 0, 0, 0, 0, 0, NULL, 0, NULL}
+#define FB(s, f, env)                                                                                                  \
+  { #f, F_BOOL, offsetof(struct s, f), 0, 0, 0, NULL, C_LINE, env }
+#define FI(s, f, lo, hi, env)                                                                                          \
+  { #f, F_INT, offsetof(struct s, f), 0, lo, hi, NULL, C_LINE, env }
+#define FS(s, f, chk, env)                                                                                             \
+  { #f, F_STR, offsetof(struct s, f), sizeof(((struct s *)0)->f), 0, 0, NULL, chk, env }
+#define FE(s, f, ch, env)                                                                                              \
+  { #f, F_STR, offsetof(struct s, f), sizeof(((struct s *)0)->f), 0, 0, ch, C_WORD, env }
+#define FX(s, f, env)                                                                                                  \
+  { #f, F_SECRET, offsetof(struct s, f), sizeof(((struct s *)0)->f), 0, 0, NULL, C_LINE, env }
+#define FEND                                                                                                           \
+  { NULL, 0, 0, 0, 0, 0, NULL, 0, NULL }
 
 static const char *const security_modes[] = {"none", "starttls", "tls", NULL};
 static const char *const sms_providers[] = {"webhook", "twilio", "log", NULL};
@@ -49,88 +55,89 @@ static const char *const log_levels[] = {"error", "warning", "info", "debug", NU
 
 #define S armor_security_settings
 static const struct field security_fields[] = {
-  FI(S, password_min_length, 1, 1024, "ARMOR_PASSWORD_MIN_LENGTH"),
-  FI(S, password_max_length, 1, 4096, "ARMOR_PASSWORD_MAX_LENGTH"),
-  FI(S, lockout_threshold, 0, 1000000, "ARMOR_LOCKOUT_THRESHOLD"),
-  FI(S, lockout_base_seconds, 1, 86400, "ARMOR_LOCKOUT_BASE_SECONDS"),
-  FI(S, lockout_max_seconds, 1, 31536000, "ARMOR_LOCKOUT_MAX_SECONDS"),
-  FI(S, ip_limit_per_minute, 0, 1000000000, "ARMOR_IP_LIMIT_PER_MINUTE"),
-  FI(S, access_token_ttl_seconds, 1, 86400, "ARMOR_ACCESS_TOKEN_TTL_SECONDS"),
-  FI(S, session_idle_initial_seconds, 1, 31536000, "ARMOR_SESSION_IDLE_INITIAL_SECONDS"),
-  FI(S, session_idle_seconds, 1, 31536000, "ARMOR_SESSION_IDLE_SECONDS"),
-  FI(S, session_max_seconds, 1, 315360000, "ARMOR_SESSION_MAX_SECONDS"),
-  FB(S, mfa_required, "ARMOR_MFA_REQUIRED"),
-  FI(S, recovery_token_ttl_seconds, 5, 86400, "ARMOR_RECOVERY_TOKEN_TTL_SECONDS"),
-  FI(S, recovery_otp_ttl_seconds, 5, 900, "ARMOR_RECOVERY_OTP_TTL_SECONDS"),
-  FI(S, reset_grant_ttl_seconds, 5, 3600, "ARMOR_RESET_GRANT_TTL_SECONDS"),
-  FI(S, verification_ttl_seconds, 5, 2592000, "ARMOR_VERIFICATION_TTL_SECONDS"),
-  FI(S, recovery_limit_per_hour, 1, 10000, "ARMOR_RECOVERY_LIMIT_PER_HOUR"),
-  FI(S, recovery_ip_limit_per_hour, 1, 1000000, "ARMOR_RECOVERY_IP_LIMIT_PER_HOUR"),
-  FEND,
+    FI(S, password_min_length, 1, 1024, "ARMOR_PASSWORD_MIN_LENGTH"),
+    FI(S, password_max_length, 1, 4096, "ARMOR_PASSWORD_MAX_LENGTH"),
+    FI(S, lockout_threshold, 0, 1000000, "ARMOR_LOCKOUT_THRESHOLD"),
+    FI(S, lockout_base_seconds, 1, 86400, "ARMOR_LOCKOUT_BASE_SECONDS"),
+    FI(S, lockout_max_seconds, 1, 31536000, "ARMOR_LOCKOUT_MAX_SECONDS"),
+    FI(S, ip_limit_per_minute, 0, 1000000000, "ARMOR_IP_LIMIT_PER_MINUTE"),
+    FI(S, access_token_ttl_seconds, 1, 86400, "ARMOR_ACCESS_TOKEN_TTL_SECONDS"),
+    FI(S, session_idle_initial_seconds, 1, 31536000, "ARMOR_SESSION_IDLE_INITIAL_SECONDS"),
+    FI(S, session_idle_seconds, 1, 31536000, "ARMOR_SESSION_IDLE_SECONDS"),
+    FI(S, session_max_seconds, 1, 315360000, "ARMOR_SESSION_MAX_SECONDS"),
+    FB(S, mfa_required, "ARMOR_MFA_REQUIRED"),
+    FI(S, recovery_token_ttl_seconds, 5, 86400, "ARMOR_RECOVERY_TOKEN_TTL_SECONDS"),
+    FI(S, recovery_otp_ttl_seconds, 5, 900, "ARMOR_RECOVERY_OTP_TTL_SECONDS"),
+    FI(S, reset_grant_ttl_seconds, 5, 3600, "ARMOR_RESET_GRANT_TTL_SECONDS"),
+    FI(S, verification_ttl_seconds, 5, 2592000, "ARMOR_VERIFICATION_TTL_SECONDS"),
+    FI(S, recovery_limit_per_hour, 1, 10000, "ARMOR_RECOVERY_LIMIT_PER_HOUR"),
+    FI(S, recovery_ip_limit_per_hour, 1, 1000000, "ARMOR_RECOVERY_IP_LIMIT_PER_HOUR"),
+    FEND,
 };
 #undef S
 #define S armor_app_settings
 static const struct field app_fields[] = {
-  FS(S, name, C_LINE, "ARMOR_APP_NAME"),
-  FS(S, public_url, C_URL, NULL), /* "" follows --public-url */
-  FB(S, registration_enabled, "ARMOR_REGISTRATION_ENABLED"),
-  FS(S, default_role, C_WORD, "ARMOR_DEFAULT_ROLE"),
-  FEND,
+    FS(S, name, C_LINE, "ARMOR_APP_NAME"),
+    FS(S, public_url, C_URL, NULL), /* "" follows --public-url */
+    FB(S, registration_enabled, "ARMOR_REGISTRATION_ENABLED"),
+    FS(S, default_role, C_WORD, "ARMOR_DEFAULT_ROLE"),
+    FEND,
 };
 #undef S
 #define S armor_email_settings
 static const struct field email_fields[] = {
-  FB(S, enabled, "ARMOR_SMTP_ENABLED"),
-  FS(S, host, C_HOST, "ARMOR_SMTP_HOST"),
-  FI(S, port, 1, 65535, "ARMOR_SMTP_PORT"),
-  FE(S, security, security_modes, "ARMOR_SMTP_SECURITY"),
-  FS(S, username, C_LINE, "ARMOR_SMTP_USERNAME"),
-  FX(S, password, "ARMOR_SMTP_PASSWORD"),
-  FS(S, from_address, C_EMAIL, "ARMOR_SMTP_FROM"),
-  FS(S, from_name, C_LINE, "ARMOR_SMTP_FROM_NAME"),
-  FEND,
+    FB(S, enabled, "ARMOR_SMTP_ENABLED"),
+    FS(S, host, C_HOST, "ARMOR_SMTP_HOST"),
+    FI(S, port, 1, 65535, "ARMOR_SMTP_PORT"),
+    FE(S, security, security_modes, "ARMOR_SMTP_SECURITY"),
+    FS(S, username, C_LINE, "ARMOR_SMTP_USERNAME"),
+    FX(S, password, "ARMOR_SMTP_PASSWORD"),
+    FS(S, from_address, C_EMAIL, "ARMOR_SMTP_FROM"),
+    FS(S, from_name, C_LINE, "ARMOR_SMTP_FROM_NAME"),
+    FEND,
 };
 #undef S
 #define S armor_sms_settings
 static const struct field sms_fields[] = {
-  FB(S, enabled, "ARMOR_SMS_ENABLED"),
-  FE(S, provider, sms_providers, "ARMOR_SMS_PROVIDER"),
-  FS(S, url, C_URL, "ARMOR_SMS_URL"),
-  FX(S, auth_token, "ARMOR_SMS_AUTH_TOKEN"),
-  FS(S, account_sid, C_WORD, "ARMOR_SMS_ACCOUNT_SID"),
-  FS(S, from_number, C_PHONE, "ARMOR_SMS_FROM"),
-  FEND,
+    FB(S, enabled, "ARMOR_SMS_ENABLED"),
+    FE(S, provider, sms_providers, "ARMOR_SMS_PROVIDER"),
+    FS(S, url, C_URL, "ARMOR_SMS_URL"),
+    FX(S, auth_token, "ARMOR_SMS_AUTH_TOKEN"),
+    FS(S, account_sid, C_WORD, "ARMOR_SMS_ACCOUNT_SID"),
+    FS(S, from_number, C_PHONE, "ARMOR_SMS_FROM"),
+    FEND,
 };
 #undef S
 #define S armor_system_settings
 static const struct field system_fields[] = {
-  FS(S, locale, C_LOCALE, "ARMOR_LOCALE"),
-  FS(S, timezone, C_TZ, "ARMOR_TIMEZONE"),
-  FE(S, log_level, log_levels, NULL), /* first start: --log-level */
-  FEND,
+    FS(S, locale, C_LOCALE, "ARMOR_LOCALE"),
+    FS(S, timezone, C_TZ, "ARMOR_TIMEZONE"),
+    FE(S, log_level, log_levels, NULL), /* first start: --log-level */
+    FEND,
 };
 #undef S
 
 static const struct armor_security_settings security_defaults = {
-  .password_min_length = 8,
-  .password_max_length = 1024,
-  .lockout_threshold = 10,
-  .lockout_base_seconds = 60,
-  .lockout_max_seconds = 900,
-  .ip_limit_per_minute = 100,
-  .access_token_ttl_seconds = 900,
-  .session_idle_initial_seconds = 300,
-  .session_idle_seconds = 1209600,
-  .session_max_seconds = 2592000,
-  .mfa_required = false,
-  .recovery_token_ttl_seconds = 1800,
-  .recovery_otp_ttl_seconds = 600,
-  .reset_grant_ttl_seconds = 600,
-  .verification_ttl_seconds = 86400,
-  .recovery_limit_per_hour = 5,
-  .recovery_ip_limit_per_hour = 30,
+    .password_min_length = 8,
+    .password_max_length = 1024,
+    .lockout_threshold = 10,
+    .lockout_base_seconds = 60,
+    .lockout_max_seconds = 900,
+    .ip_limit_per_minute = 100,
+    .access_token_ttl_seconds = 900,
+    .session_idle_initial_seconds = 300,
+    .session_idle_seconds = 1209600,
+    .session_max_seconds = 2592000,
+    .mfa_required = false,
+    .recovery_token_ttl_seconds = 1800,
+    .recovery_otp_ttl_seconds = 600,
+    .reset_grant_ttl_seconds = 600,
+    .verification_ttl_seconds = 86400,
+    .recovery_limit_per_hour = 5,
+    .recovery_ip_limit_per_hour = 30,
 };
-static const struct armor_app_settings app_defaults = {.name = "Armor", .registration_enabled = true, .default_role = "user"};
+static const struct armor_app_settings app_defaults = {
+    .name = "Armor", .registration_enabled = true, .default_role = "user"};
 static const struct armor_email_settings email_defaults = {.port = 587, .security = "starttls"};
 static const struct armor_sms_settings sms_defaults = {.provider = "log"};
 static const struct armor_system_settings system_defaults = {.locale = "en", .timezone = "UTC", .log_level = "info"};
@@ -162,11 +169,11 @@ struct section {
 };
 
 static struct section sections[] = {
-  {"app", app_fields, &app, &app_defaults, sizeof app, 0},
-  {"email", email_fields, &email, &email_defaults, sizeof email, 0},
-  {"sms", sms_fields, &sms, &sms_defaults, sizeof sms, 0},
-  {"security", security_fields, &security, &security_defaults, sizeof security, 0},
-  {"system", system_fields, &sys, &system_defaults, sizeof sys, 0},
+    {"app", app_fields, &app, &app_defaults, sizeof app, 0},
+    {"email", email_fields, &email, &email_defaults, sizeof email, 0},
+    {"sms", sms_fields, &sms, &sms_defaults, sizeof sms, 0},
+    {"security", security_fields, &security, &security_defaults, sizeof security, 0},
+    {"system", system_fields, &sys, &system_defaults, sizeof sys, 0},
 };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
@@ -227,19 +234,35 @@ static bool check_format(const struct field *f, const char *s, char *msg, size_t
   const char *what = "";
   switch (f->check) {
   case C_LINE: break;
-  case C_HOST: ok = all_chars(s, ".-_:[]"); what = "a host name or IP address"; break;
+  case C_HOST:
+    ok = all_chars(s, ".-_:[]");
+    what = "a host name or IP address";
+    break;
   case C_URL:
     ok = (!strncmp(s, "http://", 7) || !strncmp(s, "https://", 8)) && !strchr(s, ' ') && strlen(s) > 8;
     what = "an http:// or https:// URL";
     break;
-  case C_EMAIL: ok = valid_email(s); what = "an email address"; break;
+  case C_EMAIL:
+    ok = valid_email(s);
+    what = "an email address";
+    break;
   case C_PHONE:
-    ok = s[0] == '+' && strlen(s) >= 8 && strlen(s) <= 16 && s[1] != '0' && strspn(s + 1, "0123456789") == strlen(s + 1);
+    ok =
+        s[0] == '+' && strlen(s) >= 8 && strlen(s) <= 16 && s[1] != '0' && strspn(s + 1, "0123456789") == strlen(s + 1);
     what = "a phone number in E.164 form (+15550100)";
     break;
-  case C_WORD: ok = all_chars(s, "-_."); what = "letters, digits, '-', '_' or '.'"; break;
-  case C_TZ: ok = all_chars(s, "/_-+"); what = "a time zone name such as UTC or Europe/Paris"; break;
-  case C_LOCALE: ok = all_chars(s, "-_") && strlen(s) <= 16; what = "a locale such as en or en-US"; break;
+  case C_WORD:
+    ok = all_chars(s, "-_.");
+    what = "letters, digits, '-', '_' or '.'";
+    break;
+  case C_TZ:
+    ok = all_chars(s, "/_-+");
+    what = "a time zone name such as UTC or Europe/Paris";
+    break;
+  case C_LOCALE:
+    ok = all_chars(s, "-_") && strlen(s) <= 16;
+    what = "a locale such as en or en-US";
+    break;
   }
   if (!ok) armor_fmt(msg, msglen, "Field '%s' must be %s", f->name, what);
   return ok;
@@ -322,7 +345,10 @@ static bool check_section(const struct section *sec, const void *v, const char *
       return false;
     }
     if (s->enabled && !strcmp(s->provider, "twilio")) {
-      const char *miss = !s->account_sid[0] ? "account_sid" : !s->auth_token[0] ? "auth_token" : !s->from_number[0] ? "from_number" : NULL;
+      const char *miss = !s->account_sid[0]   ? "account_sid"
+                         : !s->auth_token[0]  ? "auth_token"
+                         : !s->from_number[0] ? "from_number"
+                                              : NULL;
       if (miss) {
         *field = miss;
         armor_fmt(msg, msglen, "Field '%s' is required for the twilio provider", miss);
@@ -435,8 +461,10 @@ static bool decode_stored(const struct section *sec, const char *text, void *out
 static int env_value(const struct field *f, const char *name, const char *s, void *out, char *msg, size_t msglen) {
   json_t *v = NULL;
   if (f->type == F_BOOL) {
-    if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on")) v = json_true();
-    else if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off")) v = json_false();
+    if (!strcmp(s, "1") || !strcasecmp(s, "true") || !strcasecmp(s, "yes") || !strcasecmp(s, "on"))
+      v = json_true();
+    else if (!strcmp(s, "0") || !strcasecmp(s, "false") || !strcasecmp(s, "no") || !strcasecmp(s, "off"))
+      v = json_false();
   } else if (f->type == F_INT) {
     long long x;
     if (armor_parse_int(s, f->min, f->max, &x)) v = json_integer(x);
@@ -467,7 +495,8 @@ static int first_start_values(struct section *sec, void *out) {
     if (f->env) {
       armor_fmt(names[0], sizeof names[0], "%s", f->env);
       size_t n = strlen(f->env);
-      if (n > 8 && !strcmp(f->env + n - 8, "_SECONDS")) armor_fmt(names[1], sizeof names[1], "%.*s", (int)(n - 8), f->env);
+      if (n > 8 && !strcmp(f->env + n - 8, "_SECONDS"))
+        armor_fmt(names[1], sizeof names[1], "%.*s", (int)(n - 8), f->env);
     }
     armor_fmt(names[2], sizeof names[2], "ARMOR_%s_%s", sec->name, f->name);
     for (char *p = names[2]; *p; p++) *p = (char)toupper((unsigned char)*p);
@@ -482,8 +511,8 @@ static int first_start_values(struct section *sec, void *out) {
     }
   }
   /* Naming a mail host or an SMS provider enables the channel unless told otherwise. */
-  if (sec->live == &email && (getenv("ARMOR_SMTP_HOST") || getenv("ARMOR_EMAIL_HOST")) && !getenv("ARMOR_SMTP_ENABLED") &&
-      !getenv("ARMOR_EMAIL_ENABLED"))
+  if (sec->live == &email && (getenv("ARMOR_SMTP_HOST") || getenv("ARMOR_EMAIL_HOST")) &&
+      !getenv("ARMOR_SMTP_ENABLED") && !getenv("ARMOR_EMAIL_ENABLED"))
     ((struct armor_email_settings *)out)->enabled = true;
   if (sec->live == &sms && getenv("ARMOR_SMS_PROVIDER") && !getenv("ARMOR_SMS_ENABLED"))
     ((struct armor_sms_settings *)out)->enabled = true;
@@ -532,8 +561,10 @@ int armor_settings_refresh(void) {
     size_t i = (size_t)(sec - sections);
     if (v <= have[i]) continue;
     union any_section buf;
-    if (decode_stored(sec, armor_stmt_text(st, 2), &buf)) install(sec, &buf, v, have[i] > 0);
-    else armor_err("settings: stored section %s is not valid JSON; keeping the previous values", sec->name);
+    if (decode_stored(sec, armor_stmt_text(st, 2), &buf))
+      install(sec, &buf, v, have[i] > 0);
+    else
+      armor_err("settings: stored section %s is not valid JSON; keeping the previous values", sec->name);
     sodium_memzero(&buf, sizeof buf);
   }
   armor_stmt_done(st);
@@ -623,7 +654,8 @@ void armor_settings_app(struct armor_app_settings *out) {
   pthread_rwlock_rdlock(&lock);
   *out = app;
   pthread_rwlock_unlock(&lock);
-  if (!out->public_url[0]) armor_fmt(out->public_url, sizeof out->public_url, "%s", armor_cfg.public_url ? armor_cfg.public_url : "");
+  if (!out->public_url[0])
+    armor_fmt(out->public_url, sizeof out->public_url, "%s", armor_cfg.public_url ? armor_cfg.public_url : "");
 }
 
 void armor_settings_email(struct armor_email_settings *out) {
@@ -657,14 +689,16 @@ json_t *armor_settings_section_view(const char *name) {
 
 json_t *armor_settings_view(void) {
   json_t *o = json_object();
-  for (size_t i = 0; i < NSECTIONS; i++) json_object_set_new(o, sections[i].name, armor_settings_section_view(sections[i].name));
+  for (size_t i = 0; i < NSECTIONS; i++)
+    json_object_set_new(o, sections[i].name, armor_settings_section_view(sections[i].name));
   return o;
 }
 
 /* ---------------------------------------------------------------- update */
 
 /* Applies `patch` to `v`; 0 or the status with field/msg filled. */
-static int apply_patch(const struct section *sec, json_t *patch, void *v, const char **field, char *msg, size_t msglen) {
+static int apply_patch(const struct section *sec, json_t *patch, void *v, const char **field, char *msg,
+                       size_t msglen) {
   const char *k;
   json_t *x;
   json_object_foreach(patch, k, x) {
@@ -741,15 +775,19 @@ int armor_settings_update(const char *name, json_t *patch, json_t **changed, cha
     json_t *names = diff(sec, &cur, &next);
     if (json_array_size(names) == 0) {
       install(sec, &next, version, true);
-      if (changed) *changed = names;
-      else json_decref(names);
+      if (changed)
+        *changed = names;
+      else
+        json_decref(names);
       rc = ARMOR_OK;
       goto out;
     }
     char *text = stored_of(sec, &next);
     int64_t n = 0;
-    rc = armor_db_exec(db, &n, "UPDATE settings SET data = $1, version = version + 1, updated_at = $2 WHERE section = $3 AND version = $4",
-                       "titi", text, armor_time(), sec->name, version);
+    rc = armor_db_exec(
+        db, &n,
+        "UPDATE settings SET data = $1, version = version + 1, updated_at = $2 WHERE section = $3 AND version = $4",
+        "titi", text, armor_time(), sec->name, version);
     armor_free_secret_str(text);
     if (rc || n == 0) {
       json_decref(names);
@@ -757,8 +795,10 @@ int armor_settings_update(const char *name, json_t *patch, json_t **changed, cha
       continue;
     }
     install(sec, &next, version + 1, true);
-    if (changed) *changed = names;
-    else json_decref(names);
+    if (changed)
+      *changed = names;
+    else
+      json_decref(names);
     rc = ARMOR_OK;
     goto out;
   }

@@ -37,36 +37,36 @@ struct armor_security_settings {
 };
 
 struct armor_app_settings {
-  char name[128];          /* "Armor" */
-  char public_url[512];    /* the configured --public-url unless changed */
+  char name[128];            /* "Armor" */
+  char public_url[512];      /* the configured --public-url unless changed */
   bool registration_enabled; /* true */
-  char default_role[64];   /* "user" */
+  char default_role[64];     /* "user" */
 };
 
 struct armor_email_settings {
-  bool enabled;            /* false unless ARMOR_SMTP_HOST was given on first start */
+  bool enabled; /* false unless ARMOR_SMTP_HOST was given on first start */
   char host[256];
-  int port;                /* 587 */
-  char security[16];       /* "none" | "starttls" | "tls" (default "starttls") */
-  char username[256];      /* "" : no AUTH */
-  char password[256];      /* secret: wipe copies with sodium_memzero */
+  int port;           /* 587 */
+  char security[16];  /* "none" | "starttls" | "tls" (default "starttls") */
+  char username[256]; /* "" : no AUTH */
+  char password[256]; /* secret: wipe copies with sodium_memzero */
   char from_address[255];
-  char from_name[128];     /* "" : the app name */
+  char from_name[128]; /* "" : the app name */
 };
 
 struct armor_sms_settings {
-  bool enabled;            /* false unless ARMOR_SMS_PROVIDER was given on first start */
-  char provider[16];       /* "webhook" | "twilio" | "log" (default "log") */
-  char url[512];           /* webhook URL, or the Twilio API base ("" : https://api.twilio.com) */
-  char auth_token[256];    /* secret: wipe copies with sodium_memzero */
+  bool enabled;         /* false unless ARMOR_SMS_PROVIDER was given on first start */
+  char provider[16];    /* "webhook" | "twilio" | "log" (default "log") */
+  char url[512];        /* webhook URL, or the Twilio API base ("" : https://api.twilio.com) */
+  char auth_token[256]; /* secret: wipe copies with sodium_memzero */
   char account_sid[128];
-  char from_number[20];    /* E.164 */
+  char from_number[20]; /* E.164 */
 };
 
 struct armor_system_settings {
-  char locale[32];         /* "en" */
-  char timezone[64];       /* "UTC" */
-  char log_level[16];      /* error | warning | info | debug */
+  char locale[32];    /* "en" */
+  char timezone[64];  /* "UTC" */
+  char log_level[16]; /* error | warning | info | debug */
 };
 
 /* Loads settings (first-start values from ARMOR_* variables) and starts the refresher. 0 or -1 (one line printed). */

@@ -62,13 +62,17 @@ static void *serve(void *arg) {
       char *nl;
       while (!data && (nl = strstr(buf, "\r\n"))) {
         *nl = 0;
-        if (!strncasecmp(buf, "EHLO", 4)) say(fd, "250-test\r\n250 8BITMIME\r\n");
-        else if (!strncasecmp(buf, "RCPT", 4)) say(fd, reject_rcpt ? "550 5.1.1 No such user\r\n" : "250 Ok\r\n");
+        if (!strncasecmp(buf, "EHLO", 4))
+          say(fd, "250-test\r\n250 8BITMIME\r\n");
+        else if (!strncasecmp(buf, "RCPT", 4))
+          say(fd, reject_rcpt ? "550 5.1.1 No such user\r\n" : "250 Ok\r\n");
         else if (!strncasecmp(buf, "DATA", 4)) {
           say(fd, "354 go\r\n");
           data = true;
-        } else if (!strncasecmp(buf, "QUIT", 4)) say(fd, "221 bye\r\n");
-        else say(fd, "250 Ok\r\n");
+        } else if (!strncasecmp(buf, "QUIT", 4))
+          say(fd, "221 bye\r\n");
+        else
+          say(fd, "250 Ok\r\n");
         size_t used = (size_t)(nl + 2 - buf);
         memmove(buf, nl + 2, len - used);
         len -= used;
@@ -83,7 +87,8 @@ static int start_smtp(void) {
   lfd = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = port ? htons((uint16_t)port) : 0};
+  struct sockaddr_in a = {
+      .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK), .sin_port = port ? htons((uint16_t)port) : 0};
   if (bind(lfd, (struct sockaddr *)&a, sizeof a) || listen(lfd, 8)) return -1;
   socklen_t al = sizeof a;
   getsockname(lfd, (struct sockaddr *)&a, &al);
@@ -126,7 +131,8 @@ static int teardown(void **state) {
 
 static const char *status_of(const char *to, int64_t *attempts) {
   static char st[16];
-  struct armor_stmt *s = armor_db_query(armor_db_get(), "SELECT status, attempts, payload FROM outbox WHERE recipient = $1", "t", to);
+  struct armor_stmt *s =
+      armor_db_query(armor_db_get(), "SELECT status, attempts, payload FROM outbox WHERE recipient = $1", "t", to);
   assert_int_equal(armor_stmt_step(s), 1);
   armor_fmt(st, sizeof st, "%s", armor_stmt_text(s, 0));
   if (attempts) *attempts = armor_stmt_int(s, 1);
@@ -214,9 +220,10 @@ static void expired_lease_is_reclaimed(void **state) {
   int before = received;
   assert_int_equal(armor_outbox_add_email(armor_db_get(), "carol@example.test", "Lease", "body", NULL), ARMOR_OK);
   /* A node claimed it and died: the lease is still running, so nobody else takes it. */
-  armor_db_exec(armor_db_get(), NULL,
-                "UPDATE outbox SET status = 'sending', claim = 'dead', lease_until = $1 WHERE recipient = 'carol@example.test'",
-                "i", (int64_t)armor_time() * 1000 + 60000);
+  armor_db_exec(
+      armor_db_get(), NULL,
+      "UPDATE outbox SET status = 'sending', claim = 'dead', lease_until = $1 WHERE recipient = 'carol@example.test'",
+      "i", (int64_t)armor_time() * 1000 + 60000);
   assert_int_equal(armor_outbox_run_once(), 0);
   armor_db_exec(armor_db_get(), NULL, "UPDATE outbox SET lease_until = 1 WHERE recipient = 'carol@example.test'", "");
   assert_int_equal(armor_outbox_run_once(), 1);
@@ -232,7 +239,7 @@ static void permanent_refusal_fails_without_retry(void **state) {
   reject_rcpt = 0;
   assert_string_equal(status_of("nobody@example.test", NULL), "failed");
   struct armor_stmt *s =
-    armor_db_query(armor_db_get(), "SELECT last_error FROM outbox WHERE recipient = 'nobody@example.test'", "");
+      armor_db_query(armor_db_get(), "SELECT last_error FROM outbox WHERE recipient = 'nobody@example.test'", "");
   assert_int_equal(armor_stmt_step(s), 1);
   assert_non_null(strstr(armor_stmt_text(s, 0), "550"));
   armor_stmt_done(s);
@@ -243,13 +250,16 @@ static void smtp_send_reports_the_server_answer(void **state) {
   struct armor_email_settings e;
   armor_settings_email(&e);
   char answer[256];
-  assert_int_equal(armor_smtp_send(&e, "App", "dave@example.test", "Hi", "text", NULL, answer, sizeof answer), ARMOR_OK);
+  assert_int_equal(armor_smtp_send(&e, "App", "dave@example.test", "Hi", "text", NULL, answer, sizeof answer),
+                   ARMOR_OK);
   assert_string_equal(answer, "250 2.0.0 Ok: queued as TEST");
   e.port = 1; /* nothing listens there */
-  assert_int_equal(armor_smtp_send(&e, "App", "dave@example.test", "Hi", "text", NULL, answer, sizeof answer), ARMOR_BUSY);
+  assert_int_equal(armor_smtp_send(&e, "App", "dave@example.test", "Hi", "text", NULL, answer, sizeof answer),
+                   ARMOR_BUSY);
   assert_true(answer[0] != 0);
   e.enabled = false;
-  assert_int_equal(armor_smtp_send(&e, "App", "dave@example.test", "Hi", "text", NULL, answer, sizeof answer), ARMOR_INVALID);
+  assert_int_equal(armor_smtp_send(&e, "App", "dave@example.test", "Hi", "text", NULL, answer, sizeof answer),
+                   ARMOR_INVALID);
 }
 
 static void sms_log_provider_delivers(void **state) {
@@ -261,15 +271,15 @@ static void sms_log_provider_delivers(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(backoff_doubles_from_five_seconds_to_ten_minutes),
-    cmocka_unit_test(masks_hide_all_but_a_hint),
-    cmocka_unit_test(email_is_delivered_once_as_multipart_alternative),
-    cmocka_unit_test(rolled_back_messages_are_never_sent),
-    cmocka_unit_test(failed_send_is_retried_after_backoff),
-    cmocka_unit_test(expired_lease_is_reclaimed),
-    cmocka_unit_test(permanent_refusal_fails_without_retry),
-    cmocka_unit_test(smtp_send_reports_the_server_answer),
-    cmocka_unit_test(sms_log_provider_delivers),
+      cmocka_unit_test(backoff_doubles_from_five_seconds_to_ten_minutes),
+      cmocka_unit_test(masks_hide_all_but_a_hint),
+      cmocka_unit_test(email_is_delivered_once_as_multipart_alternative),
+      cmocka_unit_test(rolled_back_messages_are_never_sent),
+      cmocka_unit_test(failed_send_is_retried_after_backoff),
+      cmocka_unit_test(expired_lease_is_reclaimed),
+      cmocka_unit_test(permanent_refusal_fails_without_retry),
+      cmocka_unit_test(smtp_send_reports_the_server_answer),
+      cmocka_unit_test(sms_log_provider_delivers),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

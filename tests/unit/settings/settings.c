@@ -21,7 +21,7 @@ static int setup(void **state) {
   setenv("ARMOR_SMTP_FROM", "noreply@example.test", 1);
   setenv("ARMOR_SMTP_PASSWORD", "s3cret-smtp-pass", 1);
   setenv("ARMOR_APP_NAME", "Unit App", 1);
-  setenv("ARMOR_ACCESS_TOKEN_TTL", "120", 1); /* alias of ARMOR_ACCESS_TOKEN_TTL_SECONDS */
+  setenv("ARMOR_ACCESS_TOKEN_TTL", "120", 1);         /* alias of ARMOR_ACCESS_TOKEN_TTL_SECONDS */
   setenv("ARMOR_SECURITY_LOCKOUT_THRESHOLD", "3", 1); /* the uniform ARMOR_<SECTION>_<FIELD> form */
   armor_cfg.public_url = armor_strdup("http://public.example.test");
   if (fixture_db_open()) return -1;
@@ -125,8 +125,9 @@ static void update_reports_changed_fields_and_keeps_secrets(void **state) {
   (void)state;
   char field[80];
   json_t *changed = NULL;
-  assert_int_equal(update("email", "{\"port\": 2526, \"host\": \"smtp.example.test\", \"password_set\": true}", field, &changed),
-                   ARMOR_OK);
+  assert_int_equal(
+      update("email", "{\"port\": 2526, \"host\": \"smtp.example.test\", \"password_set\": true}", field, &changed),
+      ARMOR_OK);
   assert_int_equal(json_array_size(changed), 1);
   assert_string_equal(json_string_value(json_array_get(changed, 0)), "port");
   json_decref(changed);
@@ -151,11 +152,12 @@ static void update_reports_changed_fields_and_keeps_secrets(void **state) {
 static void change_by_another_node_is_picked_up(void **state) {
   (void)state;
   /* Another node wrote a new version of the app section. */
-  assert_int_equal(armor_db_exec(armor_db_get(), NULL,
-                                 "UPDATE settings SET data = $1, version = version + 1 WHERE section = 'app'", "t",
-                                 "{\"name\":\"Renamed\",\"public_url\":\"https://id.example.test\",\"registration_enabled\":false,"
-                                 "\"default_role\":\"user\"}"),
-                   ARMOR_OK);
+  assert_int_equal(
+      armor_db_exec(armor_db_get(), NULL, "UPDATE settings SET data = $1, version = version + 1 WHERE section = 'app'",
+                    "t",
+                    "{\"name\":\"Renamed\",\"public_url\":\"https://id.example.test\",\"registration_enabled\":false,"
+                    "\"default_role\":\"user\"}"),
+      ARMOR_OK);
   assert_int_equal(armor_settings_refresh(), ARMOR_OK);
   struct armor_app_settings a;
   armor_settings_app(&a);
@@ -180,11 +182,11 @@ static void change_by_another_node_is_picked_up(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(first_start_from_environment),
-    cmocka_unit_test(secrets_are_encrypted_at_rest_and_write_only),
-    cmocka_unit_test(validation_names_the_field),
-    cmocka_unit_test(update_reports_changed_fields_and_keeps_secrets),
-    cmocka_unit_test(change_by_another_node_is_picked_up),
+      cmocka_unit_test(first_start_from_environment),
+      cmocka_unit_test(secrets_are_encrypted_at_rest_and_write_only),
+      cmocka_unit_test(validation_names_the_field),
+      cmocka_unit_test(update_reports_changed_fields_and_keeps_secrets),
+      cmocka_unit_test(change_by_another_node_is_picked_up),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
