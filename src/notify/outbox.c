@@ -10,6 +10,7 @@
  * Message texts are stored encrypted and wiped once final.
  */
 #include "notify/outbox.h"
+#include "api/api.h"
 #include "app/services.h"
 #include "core/armor.h"
 #include "core/secret.h"
@@ -18,6 +19,7 @@
 
 #include <curl/curl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,22 @@ static pthread_cond_t cv;
 static bool kicked, stopping, running;
 static int64_t burst_until;
 static pthread_t sender;
+
+/* Counters for /metrics, per node. */
+static atomic_llong n_sent[2], n_retried[2], n_failed[2]; /* [0] email, [1] sms */
+
+static void metrics(struct armor_buf *b) {
+  armor_buf_printf(b, "# HELP armor_outbox_messages_total Outbox deliveries by channel and outcome on this node.\n"
+                      "# TYPE armor_outbox_messages_total counter\n");
+  static const char *const ch[2] = {"email", "sms"};
+  for (int i = 0; i < 2; i++)
+    armor_buf_printf(b,
+                     "armor_outbox_messages_total{channel=\"%s\",outcome=\"sent\"} %lld\n"
+                     "armor_outbox_messages_total{channel=\"%s\",outcome=\"retry\"} %lld\n"
+                     "armor_outbox_messages_total{channel=\"%s\",outcome=\"failed\"} %lld\n",
+                     ch[i], (long long)atomic_load(&n_sent[i]), ch[i], (long long)atomic_load(&n_retried[i]), ch[i],
+                     (long long)atomic_load(&n_failed[i]));
+}
 
 static int64_t wall_ms(void) {
   struct timespec ts;
@@ -189,8 +207,9 @@ static void finish(struct armor_db *db, const struct msg *m, const char *claim_i
     armor_mask_email(m->recipient, masked, sizeof masked);
   else
     armor_mask_phone(m->recipient, masked, sizeof masked);
-  int dbrc;
+  int dbrc, c = strcmp(m->channel, "email") ? 1 : 0;
   if (rc == ARMOR_OK) {
+    atomic_fetch_add(&n_sent[c], 1);
     dbrc = armor_db_exec(
         db, NULL,
         "UPDATE outbox SET status = 'sent', sent_at = $1, payload = '', last_error = NULL, lease_until = 0 "
@@ -198,6 +217,7 @@ static void finish(struct armor_db *db, const struct msg *m, const char *claim_i
         "itt", armor_time(), m->id, claim_id);
     armor_info("outbox: %s %s sent to %s (attempt %d)", m->channel, m->id, masked, m->attempts);
   } else if (rc == ARMOR_INVALID || m->attempts >= max_attempts) {
+    atomic_fetch_add(&n_failed[c], 1);
     dbrc = armor_db_exec(db, NULL,
                          "UPDATE outbox SET status = 'failed', payload = '', last_error = $1, lease_until = 0 "
                          "WHERE id = $2 AND claim = $3",
@@ -205,6 +225,7 @@ static void finish(struct armor_db *db, const struct msg *m, const char *claim_i
     armor_err("outbox: %s %s to %s failed for good after %d attempt(s): %s", m->channel, m->id, masked, m->attempts,
               answer);
   } else {
+    atomic_fetch_add(&n_retried[c], 1);
     int64_t delay = armor_outbox_backoff_ms(m->attempts);
     dbrc = armor_db_exec(db, NULL,
                          "UPDATE outbox SET status = 'pending', next_at = $1, last_error = $2, lease_until = 0 "
@@ -290,6 +311,11 @@ int armor_notify_start(void) {
   env_int("ARMOR_OUTBOX_MAX_ATTEMPTS", 1, 1000, &x);
   max_attempts = (int)x;
   curl_global_init(CURL_GLOBAL_DEFAULT);
+  static bool registered;
+  if (!registered) {
+    armor_metrics_register(metrics);
+    registered = true;
+  }
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);

@@ -29,6 +29,9 @@ test('SMTP down when recovery is requested: the mail arrives once the server is 
   assert.ok(linkIn(parseMail(m.raw)).token);
   await sleep(1500);
   assert.equal(smtp.mails.length, 1, 'exactly once');
+  const metrics = (await api(s.url, 'GET', '/metrics')).text;
+  assert.match(metrics, /armor_outbox_messages_total\{channel="email",outcome="sent"\} 1\n/);
+  assert.match(metrics, /armor_outbox_messages_total\{channel="email",outcome="retry"\} [1-9]/);
 });
 
 test('a queued mail survives SIGKILL and is delivered after the restart', async () => {
