@@ -133,6 +133,14 @@ char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg) {
     atomic_fetch_add(&armor_tokens_m.sign_errors, 1);
     return NULL;
   }
+  json_t *expv = json_object_get(claims, "exp");
+  if (json_is_integer(expv) && json_integer_value(expv) - armor_time() > armor_keys_publish_window() - 600) {
+    /* Such a token would outlive its key's publication after a rotation. */
+    static atomic_bool warned;
+    if (!atomic_exchange(&warned, true))
+      armor_warn("jwt: signing a token that lives longer than %d s; it stops verifying after a key rotation",
+                 (int)(armor_keys_publish_window() - 600));
+  }
   json_t *c = json_copy(claims); /* shallow: only top-level members are added */
   if (!json_object_get(c, "iss")) json_object_set_new(c, "iss", json_string(armor_tokens_issuer()));
   if (!json_object_get(c, "iat")) json_object_set_new(c, "iat", json_integer(armor_time()));
@@ -216,9 +224,40 @@ static int check_claims(json_t *claims, const char *aud, unsigned flags) {
   return ARMOR_OK;
 }
 
+/* True when s[0..n) is base64url without padding in its one canonical spelling. */
+static bool canonical_b64url(const char *s, size_t n) {
+  if (n == 0) return false;
+  size_t cap = n;
+  unsigned char *bin = armor_malloc(cap);
+  size_t blen = 0;
+  const char *end = NULL;
+  bool ok = sodium_base642bin(bin, cap, s, n, NULL, &blen, &end, sodium_base64_VARIANT_URLSAFE_NO_PADDING) == 0 &&
+            end == s + n;
+  if (ok) {
+    size_t elen = sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    char *enc = armor_malloc(elen);
+    sodium_bin2base64(enc, elen, bin, blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+    ok = strlen(enc) == n && memcmp(enc, s, n) == 0;
+    armor_free(enc);
+  }
+  armor_free(bin);
+  return ok;
+}
+
+/* Three dot-separated segments, each canonical base64url: refuses trailing garbage and re-spelled signatures. */
+static bool compact_well_formed(const char *token, size_t len) {
+  const char *d1 = memchr(token, '.', len);
+  if (!d1) return false;
+  const char *d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - token));
+  if (!d2 || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - token))) return false;
+  return canonical_b64url(token, (size_t)(d1 - token)) && canonical_b64url(d1 + 1, (size_t)(d2 - d1 - 1)) &&
+         canonical_b64url(d2 + 1, len - (size_t)(d2 + 1 - token));
+}
+
 /* Parses and checks the signature; on success returns the claims (new reference). */
 static json_t *verify_signature(const char *token, size_t len) {
   cjose_err e;
+  if (!compact_well_formed(token, len)) return NULL;
   cjose_jws_t *jws = cjose_jws_import(token, len, &e);
   if (!jws) return NULL;
   json_t *claims = NULL;

@@ -67,6 +67,13 @@ const struct armor_key *armor_keyset_find(const struct armor_keyset *ks, const c
 
 void armor_keys_shutdown(void) { keyset_install(NULL); }
 
+bool armor_keys_usable(void) {
+  struct armor_keyset *ks = armor_keyset_get();
+  bool ok = ks && ks->signer_es256 && ks->signer_rs256;
+  armor_keyset_put(ks);
+  return ok;
+}
+
 int64_t armor_keys_publish_window(void) {
   struct armor_security_settings s;
   armor_settings_security(&s);

@@ -74,6 +74,12 @@ int armor_keys_start(void) {
     fprintf(stderr, "armor: cannot load or create the signing keys (%s)\n", armor_rc_name(rc));
     return -1;
   }
+  if (!armor_keys_usable()) {
+    fprintf(stderr, "armor: the master key cannot decrypt the signing keys in the database "
+                    "(give the master key this database was set up with)\n");
+    armor_keys_shutdown();
+    return -1;
+  }
   if (rotation_period_s > 0) {
     rc = armor_keys_rotate_older_than(rotation_period_s);
     if (rc) armor_warn("keys: scheduled rotation failed (%s)", armor_rc_name(rc));
@@ -165,6 +171,13 @@ int armor_cmd_keys(int argc, char **argv) {
   if (armor_secret_init(armor_cfg.master_key, armor_cfg.master_key_file)) return 2;
   if (armor_app_open_store()) return 2;
   int rc = armor_keys_load(true);
+  if (!rc && !armor_keys_usable()) {
+    fprintf(stderr, "armor keys %s: the master key cannot decrypt the keys in this database; give the servers' "
+                    "--data-dir or --master-key-file\n", sub);
+    armor_keys_shutdown();
+    armor_store_close();
+    return 1;
+  }
   if (!rc && !strcmp(sub, "rotate")) rc = armor_keys_rotate_older_than(0);
   if (rc) {
     fprintf(stderr, "armor keys %s: failed (%s)\n", sub, armor_rc_name(rc));

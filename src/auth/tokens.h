@@ -9,6 +9,10 @@
  * Revocation view: every node keeps an in-memory set of revoked session ids,
  * refreshed from the database about once a second, so a revoked session's
  * access tokens stop on every node within 2 s without a read per request.
+ *
+ * In unit tests: armor_store_open + armor_store_migrate, armor_secret_init_ephemeral(),
+ * set armor_cfg.public_url (the issuer), then armor_keys_start(); armor_keys_stop() at the end.
+ * Design notes: docs/tokens.md.
  */
 #ifndef ARMOR_TOKENS_H
 #define ARMOR_TOKENS_H

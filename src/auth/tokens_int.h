@@ -45,6 +45,8 @@ int armor_keys_rotate_older_than(int64_t period_s);
 /* Deletes keys whose publication ended more than a day ago. */
 void armor_keys_purge(void);
 void armor_keys_shutdown(void);
+/* True when this node can sign with both algorithms (the master key opens the keys). */
+bool armor_keys_usable(void);
 /* Longest lifetime of any token signed by Armor plus the publication margin. */
 int64_t armor_keys_publish_window(void);
 

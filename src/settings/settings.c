@@ -501,8 +501,11 @@ static int first_start_values(struct section *sec, void *out) {
     armor_fmt(names[2], sizeof names[2], "ARMOR_%s_%s", sec->name, f->name);
     for (char *p = names[2]; *p; p++) *p = (char)toupper((unsigned char)*p);
     const char *s = NULL, *name = NULL;
-    for (int i = 0; i < 3 && !s; i++)
-      if (names[i][0] && (s = getenv(names[i]))) name = names[i];
+    for (int i = 0; i < 3 && !s; i++) /* an empty value counts as unset */
+      if (names[i][0] && (s = getenv(names[i])) && *s)
+        name = names[i];
+      else
+        s = NULL;
     if (!s) continue;
     char msg[200];
     if (env_value(f, name, s, out, msg, sizeof msg)) {

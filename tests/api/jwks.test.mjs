@@ -1,7 +1,8 @@
 // The JWKS endpoint, `armor keys rotate` and key sharing between nodes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { rmSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importJWK, calculateJwkThumbprint } from 'jose';
 import { startServer, runArmor, PG_URL, dropPgDatabase, sleep } from './lib.mjs';
@@ -66,6 +67,15 @@ test('armor keys rotate against a stopped server adds keys; old ones stay publis
   try {
     const before = await jwks(s.url);
     await s.stop();
+    // Another master key cannot open these keys: refused, nothing written.
+    const other = mkdtempSync(join(tmpdir(), 'armor-test-other-'));
+    try {
+      const bad = await runArmor(['keys', 'rotate', '--database', s.database, '--data-dir', other], { timeout: 20000 });
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /master key/);
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
     const r = await runArmor(['keys', 'rotate', '--database', s.database, '--data-dir', s.dataDir], { timeout: 20000 });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /new signing keys: ES256 \S+, RS256 \S+/);
@@ -128,4 +138,25 @@ test('armor keys: usage and errors', async () => {
   const h = await runArmor(['keys', 'rotate', '--help']);
   assert.equal(h.code, 0);
   assert.match(h.stdout, /--database/);
+});
+
+test('two PostgreSQL nodes starting together create one key per algorithm', { skip: !PG_URL && 'needs ARMOR_TEST_PG_URL' }, async () => {
+  const { createPgDatabase } = await import('./lib.mjs');
+  const { randomBytes } = await import('node:crypto');
+  const database = createPgDatabase();
+  const key = randomBytes(32).toString('base64');
+  const nodes = [];
+  try {
+    const started = await Promise.allSettled([0, 1, 2].map(() => startServer({ database, args: ['--master-key', key] })));
+    for (const s of started) if (s.status === 'fulfilled') nodes.push(s.value);
+    for (const s of started) assert.equal(s.status, 'fulfilled', s.reason && s.reason.message);
+    const sets = await Promise.all(nodes.map((n) => jwks(n.url)));
+    for (const keys of sets) {
+      assert.equal(keys.length, 2);
+      assert.deepEqual(keys.map((k) => k.kid).sort(), sets[0].map((k) => k.kid).sort());
+    }
+  } finally {
+    for (const n of nodes) await n.stop();
+    dropPgDatabase(database);
+  }
 });
