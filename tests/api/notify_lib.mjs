@@ -149,6 +149,9 @@ export function parseMail(raw) {
   return out;
 }
 
+/** True for a received mail that is not an email verification mail (registration sends those). */
+export const notVerification = (m) => !/Confirm your email/.test(parseMail(m.raw).subject);
+
 /** The link with token= in a parsed mail's text part: { link, token }. */
 export function linkIn(mail) {
   const m = /(https?:\/\/\S+\?token=([A-Za-z0-9_-]+))/.exec(mail.text || '');
