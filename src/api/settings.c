@@ -19,11 +19,12 @@ static void put_section(struct armor_req *r) {
     armor_reply_error(r, 404, "NOT_FOUND", "No such settings section (app, email, sms, security, system)", NULL);
     return;
   }
-  char field[80] = "", msg[256] = "";
+  struct armor_settings_error err;
   json_t *changed = NULL;
-  int rc = armor_settings_update(section, r->json, &changed, field, sizeof field, msg, sizeof msg);
+  int rc = armor_settings_update(section, r->json, &changed, &err);
   if (rc == ARMOR_INVALID) {
-    armor_reply_field_error(r, 422, "VALIDATION_FAILED", field, msg);
+    /* As everywhere: a value of the wrong type is 400, a refused value or field 422. */
+    armor_reply_field_error(r, err.wrong_type ? 400 : 422, "VALIDATION_FAILED", err.field, err.msg);
     return;
   }
   if (rc) {

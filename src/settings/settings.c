@@ -744,14 +744,14 @@ static json_t *diff(const struct section *sec, const void *a, const void *b) {
   return names;
 }
 
-int armor_settings_update(const char *name, json_t *patch, json_t **changed, char *field, size_t fieldlen, char *msg,
-                          size_t msglen) {
+int armor_settings_update(const char *name, json_t *patch, json_t **changed, struct armor_settings_error *err) {
   struct section *sec = find_section(name);
+  memset(err, 0, sizeof *err);
   if (changed) *changed = NULL;
   if (!sec) return ARMOR_NOT_FOUND;
   if (!json_is_object(patch)) {
-    armor_fmt(field, fieldlen, "%s", "");
-    armor_fmt(msg, msglen, "The body must be a JSON object");
+    err->wrong_type = true;
+    armor_fmt(err->msg, sizeof err->msg, "The body must be a JSON object");
     return ARMOR_INVALID;
   }
   struct armor_db *db = armor_db_get();
@@ -769,9 +769,10 @@ int armor_settings_update(const char *name, json_t *patch, json_t **changed, cha
     if (!ok) break;
     memcpy(&next, &cur, sec->size);
     const char *bad = "";
-    int status = apply_patch(sec, patch, &next, &bad, msg, msglen);
+    int status = apply_patch(sec, patch, &next, &bad, err->msg, sizeof err->msg);
     if (status) {
-      armor_fmt(field, fieldlen, "%s", bad);
+      armor_fmt(err->field, sizeof err->field, "%s", bad);
+      err->wrong_type = status == 400;
       rc = ARMOR_INVALID;
       goto out;
     }

@@ -86,16 +86,22 @@ json_t *armor_settings_view(void);
 /* New reference: the API view of one section; NULL when the section is unknown. */
 json_t *armor_settings_section_view(const char *section);
 
+/* Why an update was refused: the field, a message, and whether the value had the wrong JSON type. */
+struct armor_settings_error {
+  char field[80];
+  char msg[256];
+  bool wrong_type; /* a string where a number belongs, ...: the API answers 400 rather than 422 */
+};
+
 /*
  * Validates `patch` (the fields to change; absent fields keep their value; a
  * secret given as "" or null is cleared) against section `section`, stores the
  * result and applies it on this node at once (others follow within ~1 s).
  * On ARMOR_OK, *changed (may be NULL) is a new array of the names of the
  * fields whose value changed. ARMOR_NOT_FOUND: unknown section.
- * ARMOR_INVALID: field (the offending field) and msg are filled. ARMOR_DB.
+ * ARMOR_INVALID: *err says why (nothing stored). ARMOR_DB.
  */
-int armor_settings_update(const char *section, json_t *patch, json_t **changed, char *field, size_t fieldlen, char *msg,
-                          size_t msglen);
+int armor_settings_update(const char *section, json_t *patch, json_t **changed, struct armor_settings_error *err);
 
 /* Re-reads the stored sections now (what the refresher does every second). ARMOR_OK / ARMOR_DB. */
 int armor_settings_refresh(void);

@@ -75,14 +75,14 @@ test('GET shows every section with its fields; first-start values come from ARMO
   assert.equal(d.system.timezone, 'UTC');
 });
 
-test('field-level validation: 422 naming the field, unknown fields and sections refused, nothing stored', async () => {
+test('field-level validation: 422 (400 for a wrong type) naming the field, unknown fields and sections refused, nothing stored', async () => {
   const cases = [
     ['email', { port: 0 }, 'port'],
-    ['email', { port: '25' }, 'port'],
+    ['email', { port: '25' }, 'port', 400],
     ['email', { security: 'ssl' }, 'security'],
     ['email', { from_address: 'nope' }, 'from_address'],
     ['email', { host: 'bad host name' }, 'host'],
-    ['email', { enabled: 'yes' }, 'enabled'],
+    ['email', { enabled: 'yes' }, 'enabled', 400],
     ['email', { colour: 'red' }, 'colour'],
     ['sms', { provider: 'pigeon' }, 'provider'],
     ['sms', { enabled: true, provider: 'webhook', url: '' }, 'url'],
@@ -91,7 +91,8 @@ test('field-level validation: 422 naming the field, unknown fields and sections 
     ['sms', { url: 'gopher://x' }, 'url'],
     ['security', { password_min_length: 0 }, 'password_min_length'],
     ['security', { recovery_otp_ttl_seconds: 901 }, 'recovery_otp_ttl_seconds'],
-    ['security', { mfa_required: 1 }, 'mfa_required'],
+    ['security', { mfa_required: 1 }, 'mfa_required', 400],
+    ['app', { name: 7 }, 'name', 400],
     ['security', { lockout_base_seconds: 5000, lockout_max_seconds: 100 }, 'lockout_base_seconds'],
     ['app', { name: '' }, 'name'],
     ['app', { public_url: 'example.com' }, 'public_url'],
@@ -99,9 +100,9 @@ test('field-level validation: 422 naming the field, unknown fields and sections 
     ['system', { log_level: 'verbose' }, 'log_level'],
     ['system', { timezone: 'Mars Base' }, 'timezone'],
   ];
-  for (const [section, body, field] of cases) {
+  for (const [section, body, field, status = 422] of cases) {
     const r = await put(section, body);
-    assert.equal(r.status, 422, `${section} ${JSON.stringify(body)}: ${r.status}`);
+    assert.equal(r.status, status, `${section} ${JSON.stringify(body)}: ${r.status}`);
     assert.equal(r.body.code, 'VALIDATION_FAILED');
     assert.equal(r.body.details.field, field, `${section} ${JSON.stringify(body)}`);
   }

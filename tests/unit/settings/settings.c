@@ -80,9 +80,10 @@ static void secrets_are_encrypted_at_rest_and_write_only(void **state) {
 
 static int update(const char *section, const char *body, char *field, json_t **changed) {
   json_t *patch = json_loads(body, 0, NULL);
-  char msg[256];
-  int rc = armor_settings_update(section, patch, changed, field, 80, msg, sizeof msg);
+  struct armor_settings_error err;
+  int rc = armor_settings_update(section, patch, changed, &err);
   json_decref(patch);
+  armor_fmt(field, 80, "%s", err.field);
   return rc;
 }
 
