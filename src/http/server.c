@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_HEADER_BYTES (16 * 1024)
+#define MAX_HEADER_BYTES (8 * 1024)
 #define MAX_JSON_DEPTH 32
 #define MAX_KV 64
 /* Body bytes read and dropped after a refusal before the connection is closed instead of answered. */
@@ -686,7 +686,7 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
   daemon_ = MHD_start_daemon(flags, (uint16_t)opts.port, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
                              listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts.threads > 0 ? opts.threads : 1),
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned)opts.conn_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                             (unsigned)opts.conn_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(24 * 1024),
                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
                              NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY,
                              opts.tls_cert_pem ? tlsopts : &tlsopts[2], MHD_OPTION_END);
