@@ -62,8 +62,8 @@ struct armor_principal {
 struct armor_req {
   /* ---- in ---- */
   const char *method;
-  const char *path;   /* percent-decoded path without query */
-  const char *url;    /* raw URL as received */
+  const char *path; /* percent-decoded path without query */
+  const char *url;  /* raw URL as received */
   const struct armor_route *route;
   struct armor_kv params[ARMOR_MAX_PARAMS];
   int nparams;
@@ -129,9 +129,11 @@ bool armor_principal_has(const struct armor_principal *p, const char *perm);
 
 /* ---- JSON body helpers: each replies 400/422 naming the field and returns false ---- */
 /* Required/optional string field; *out is borrowed from r->json (NULL when optional and absent). */
-bool armor_json_str_or_reply(struct armor_req *r, const char *field, bool required, size_t minlen, size_t maxlen, const char **out);
+bool armor_json_str_or_reply(struct armor_req *r, const char *field, bool required, size_t minlen, size_t maxlen,
+                             const char **out);
 bool armor_json_bool_or_reply(struct armor_req *r, const char *field, bool *out, bool *present);
-bool armor_json_int_or_reply(struct armor_req *r, const char *field, long long min, long long max, long long *out, bool *present);
+bool armor_json_int_or_reply(struct armor_req *r, const char *field, long long min, long long max, long long *out,
+                             bool *present);
 /* Rejects fields not in the NULL-terminated list (422 naming the first unknown). */
 bool armor_json_known_or_reply(struct armor_req *r, const char *const *fields);
 
