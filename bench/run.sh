@@ -109,6 +109,9 @@ scenario_platform() {
   start_armor "$A"; ARMOR_DIRS+=("$A"); local apid=$ARMOR_PID aurl=$ARMOR_URL
   sleep 1
   metric idle_rss_kb "$(status_kb VmRSS "$apid")" kB "VmRSS after start and one GET /ready, fresh SQLite database"
+  metric idle_rss_anon_kb "$(status_kb RssAnon "$apid")" kB "of which anonymous (heap, stacks); the rest is mapped library/binary pages"
+  metric idle_pss_kb "$(awk '/^Pss:/ {print $2}' "/proc/$apid/smaps_rollup" 2>/dev/null || echo -)" kB "proportional set size (shared library pages split among their users)"
+  metric idle_hwm_kb "$(status_kb VmHWM "$apid")" kB "VmHWM after start (peak during start-up)"
   start_armor "$N" --access-log=false; ARMOR_DIRS+=("$N"); local npid=$ARMOR_PID nurl=$ARMOR_URL
   NGINX_PORT=$(free_port)
   NGINX_WORKERS=$HTTP_THREADS NGINX_PORT=$NGINX_PORT "$PEERS/nginx/start.sh" >/dev/null; NGINX_UP=1
