@@ -372,6 +372,7 @@ ratio "logins / bare argon2id verify" login pwhash_baseline ">=" 0.85
 ratio "CPU: bare verify / login" pwhash_baseline login ">=" 0.85 7
 ratio "auth/state (JWT) / health" auth_state health_ref_state ">=" 0.6
 limit "auth/state p99 under login load (ms)" "$(row_field auth_state_under_login_load 5)" "<" 10 ms
+[ -n "$(row_field auth_state 5)" ] && printf '%s\t%s\t-\t-\n' "auth/state p99 without login load (ms)" "$(row_field auth_state 5)" >>"$OUT/ratios.tsv"
 limit "RSS at $USERS_N users, idle (MB)" "$(mval "rss_idle_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
 limit "peak RSS at $USERS_N users, after logins (MB)" "$(mval "hwm_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
 if [ -n "$(rps "login_${USERS_N}_users")" ]; then
