@@ -285,6 +285,9 @@ function battery(route) {
     }
     add('proto pollution', { headers: [JSON_CT], body: JSON.stringify({ ...base, __proto__: { admin: true }, constructor: 1 }) });
     add('unknown field', { headers: [JSON_CT], body: JSON.stringify({ ...base, zzz_unknown: 1 }) });
+    // The name of an unknown field is quoted in the message cut at 64 bytes: the cut must not split a character.
+    add('unknown long UTF-8 field', { headers: [JSON_CT], body: JSON.stringify({ ['a'.repeat(63) + 'é']: 1, ...base }) });
+    add('unknown long field', { headers: [JSON_CT], body: JSON.stringify({ ['🦀'.repeat(40)]: 1, ...base }) });
     for (const [field, type] of Object.entries(info.fields)) {
       for (const [label, value] of FIELD_VALUES) {
         if (type !== 'string' && typeof value === 'string' && label !== '100KB') continue;
