@@ -417,6 +417,9 @@ static enum MHD_Result dispatch(struct ctx *c) {
     switch (c->early_status) {
     case 413: armor_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body is too large", NULL); break;
     case 431: armor_reply_error(r, 431, "BAD_REQUEST", "Request headers are too large", NULL); break;
+    case 400:
+      armor_reply_error(r, 400, "BAD_REQUEST", "Conflicting Content-Length or Transfer-Encoding headers", NULL);
+      break;
     case 405: {
       armor_reply_header(r, "Allow", c->allow);
       json_t *d = json_object();
@@ -504,8 +507,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     new_request_id(r);
     set_client_ip(c);
     armor_buf_init(&c->body, opts.max_body);
+    int ncl = 0, nte = 0;
+    for (int i = 0; i < hc.n; i++) {
+      if (armor_streq_ci(hc.kv[i].name, "Content-Length")) ncl++;
+      else if (armor_streq_ci(hc.kv[i].name, "Transfer-Encoding")) nte++;
+    }
     if (hc.bytes > MAX_HEADER_BYTES || hc.n >= MAX_KV) {
       c->early_status = 431;
+    } else if (ncl > 1 || (ncl && nte)) {
+      /* Two framings (libmicrohttpd takes the first Content-Length, a proxy may take another): refuse at once,
+         before the body, so that the connection closes and nothing after the headers is read as a request. */
+      c->early_status = 400;
+      return dispatch(c);
     } else {
       int m = armor_router_match(r->arena, method, url, &r->route, &c->route_index, r->params, &r->nparams, c->allow,
                                  sizeof c->allow);
