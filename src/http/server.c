@@ -389,6 +389,9 @@ static bool prepare_body(struct ctx *c) {
     json_t *d = json_object();
     json_object_set_new(d, "line", json_integer(err.line));
     json_object_set_new(d, "column", json_integer(err.column));
+    /* jansson quotes the offending bytes, which may be invalid UTF-8 (json_string would refuse the text). */
+    for (char *p = err.text; *p; p++)
+      if ((unsigned char)*p >= 0x80) *p = '?';
     json_object_set_new(d, "reason", json_string(err.text));
     armor_reply_error(r, 400, "BAD_REQUEST", "Malformed JSON body", d);
     return false;
