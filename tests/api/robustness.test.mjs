@@ -300,6 +300,8 @@ function battery(route) {
     for (const f of ['a=%', '=&=&', '%00=%00', 'x=%ZZ', '&&&&', 'a', 'a=b=c', Array.from({ length: 200 }, (_, i) => `k${i}=v`).join('&'),
       'grant_type=password&grant_type=client_credentials', `password=${MARK_PASSWORD}&username=admin`, 'a=' + 'b'.repeat(60000)])
       add(`form ${f.slice(0, 20)}`, { headers: [FORM_CT], body: f });
+    add('invalid escape before a non-UTF-8 byte', { headers: [JSON_CT], body: Buffer.from('{"a":"[\\\xc7\x9d]"}', 'latin1'),
+      expect: jsonRoute ? [400] : undefined });
     add('raw invalid UTF-8 body', { headers: [JSON_CT], body: Buffer.from([0xff, 0xfe, 0xfd, 0x00, 0x7b]) });
     add('binary body', { headers: [['Content-Type', 'application/octet-stream']], body: crypto.randomBytes(512) });
   }
@@ -358,6 +360,9 @@ function check(route, req, res) {
         const j = res.json;
         if (!(j && j.success === false && typeof j.message === 'string' && typeof j.code === 'string'))
           problems.push(`not an error envelope (status ${res.status}, ${ctype}): ${res.text.slice(0, 200)}`);
+        // The parse error names line, column and reason (jansson quotes bytes that may not be UTF-8).
+        if (j?.message === 'Malformed JSON body' && typeof j.details?.reason !== 'string')
+          problems.push(`malformed-JSON answer without details.reason: ${res.text.slice(0, 200)}`);
       }
     }
     if (res.status === 401 && isApi(pathOnly) && !res.headers['www-authenticate']) problems.push('401 without WWW-Authenticate');
