@@ -67,16 +67,23 @@ static int cmd_serve(int argc, char **argv) {
             armor_cfg.host);
     return 2;
   }
+  int rc = 2;
+  bool store_open = false, app_started = false;
   char *cert = NULL, *key = NULL;
+  char err[256];
   if (armor_cfg.tls_cert) {
-    cert = read_file(armor_cfg.tls_cert, "certificate");
-    if (!cert) return 2;
-    key = read_file(armor_cfg.tls_key, "private key");
-    if (!key) return 2;
+    if (!(cert = read_file(armor_cfg.tls_cert, "certificate"))) goto out;
+    if (!(key = read_file(armor_cfg.tls_key, "private key"))) goto out;
   }
-  if (ensure_data_dir()) return 2;
-  if (armor_secret_init(armor_cfg.master_key, armor_cfg.master_key_file)) return 2;
-  if (armor_app_open_store()) return 2;
+  /* Take the port first: a node that cannot serve must not touch the data folder or migrate the database. */
+  if (armor_http_listen(armor_cfg.host, armor_cfg.port, err, sizeof err)) {
+    fprintf(stderr, "armor: %s\n", err);
+    goto out;
+  }
+  if (ensure_data_dir()) goto out;
+  if (armor_secret_init(armor_cfg.master_key, armor_cfg.master_key_file)) goto out;
+  if (armor_app_open_store()) goto out;
+  store_open = true;
 
   /* Signals are taken by sigwait below; threads started from here inherit the mask. */
   sigset_t set;
@@ -86,7 +93,8 @@ static int cmd_serve(int argc, char **argv) {
   pthread_sigmask(SIG_BLOCK, &set, NULL);
   signal(SIGPIPE, SIG_IGN);
 
-  if (armor_app_start()) return 2;
+  if (armor_app_start()) goto out;
+  app_started = true;
   /* Diagnostic routes for the API test suite; never set in production (docs/configuration.md). */
   const char *tr = getenv("ARMOR_TEST_ROUTES");
   armor_router_enable_test_routes(tr && !strcmp(tr, "1"));
@@ -104,14 +112,9 @@ static int cmd_serve(int argc, char **argv) {
     .max_body = (size_t)armor_cfg.max_body,
     .access_log = armor_cfg.access_log,
   };
-  char err[256];
   if (armor_http_start(&o, err, sizeof err)) {
     fprintf(stderr, "armor: %s\n", err);
-    armor_app_stop();
-    armor_store_close();
-    if (key) armor_free_secret_str(key);
-    armor_free(cert);
-    return 2;
+    goto out;
   }
   armor_info("armor %s listening on %s://%s (%s database) ready in %lld ms", ARMOR_VERSION, cert ? "https" : "http",
              armor_cfg.listen, armor_store_kind() == ARMOR_DB_POSTGRES ? "postgres" : "sqlite",
@@ -120,12 +123,15 @@ static int cmd_serve(int argc, char **argv) {
   sigwait(&set, &sig);
   armor_info("received %s, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
   armor_http_stop(10000);
-  armor_app_stop();
-  armor_store_close();
-  if (key) armor_free_secret_str(key);
+  rc = 0;
+out:
+  armor_http_close();
+  if (app_started) armor_app_stop();
+  if (store_open) armor_store_close();
+  armor_free_secret_str(key);
   armor_free(cert);
-  armor_info("stopped");
-  return 0;
+  if (rc == 0) armor_info("stopped");
+  return rc;
 }
 
 static int cmd_migrate(int argc, char **argv) {

@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define NAME_MAX_BYTES 256  /* refused before normalisation; the username rule is 64 */
+#define NAME_MAX_BYTES 256 /* refused before normalisation; the username rule is 64 */
 #define PASSWORD_MAX_BYTES 4096
 
 static void begin(struct armor_req *r) { armor_audit_context(r->request_id, r->client_ip); }
@@ -44,10 +44,14 @@ static bool token_format_or_reply(struct armor_req *r, enum armor_token_format *
 
 /* Maps a create/setup failure to the envelope. */
 static void reply_create_error(struct armor_req *r, int rc, const char *field, const char *msg) {
-  if (rc == ARMOR_INVALID) armor_reply_field_error(r, 422, "VALIDATION_FAILED", field, msg);
-  else if (rc == ARMOR_CONFLICT) armor_reply_field_error(r, 409, "ALREADY_EXISTS", field, msg);
-  else if (rc == ARMOR_DENIED) armor_reply_field_error(r, 403, "FORBIDDEN", field, msg);
-  else armor_reply_rc(r, rc, NULL);
+  if (rc == ARMOR_INVALID)
+    armor_reply_field_error(r, 422, "VALIDATION_FAILED", field, msg);
+  else if (rc == ARMOR_CONFLICT)
+    armor_reply_field_error(r, 409, "ALREADY_EXISTS", field, msg);
+  else if (rc == ARMOR_DENIED)
+    armor_reply_field_error(r, 403, "FORBIDDEN", field, msg);
+  else
+    armor_reply_rc(r, rc, NULL);
 }
 
 /* ================================================================ register / login */
@@ -57,7 +61,8 @@ static void reg(struct armor_req *r) {
   static const char *const known[] = {"username", "password", "email", "phone", "token_format", NULL};
   const char *username, *password, *email, *phone;
   enum armor_token_format fmt;
-  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "username", true, 1, NAME_MAX_BYTES, &username) ||
+  if (!armor_json_known_or_reply(r, known) ||
+      !armor_json_str_or_reply(r, "username", true, 1, NAME_MAX_BYTES, &username) ||
       !armor_json_str_or_reply(r, "password", true, 1, PASSWORD_MAX_BYTES, &password) ||
       !armor_json_str_or_reply(r, "email", false, 0, 254, &email) ||
       !armor_json_str_or_reply(r, "phone", false, 0, 19, &phone) || !token_format_or_reply(r, &fmt))
@@ -91,8 +96,10 @@ static void login(struct armor_req *r) {
   static const char *const known[] = {"username", "password", "token_format", NULL};
   const char *username, *password;
   enum armor_token_format fmt;
-  if (!armor_json_known_or_reply(r, known) || !armor_json_str_or_reply(r, "username", true, 1, NAME_MAX_BYTES, &username) ||
-      !armor_json_str_or_reply(r, "password", true, 1, PASSWORD_MAX_BYTES, &password) || !token_format_or_reply(r, &fmt))
+  if (!armor_json_known_or_reply(r, known) ||
+      !armor_json_str_or_reply(r, "username", true, 1, NAME_MAX_BYTES, &username) ||
+      !armor_json_str_or_reply(r, "password", true, 1, PASSWORD_MAX_BYTES, &password) ||
+      !token_format_or_reply(r, &fmt))
     return;
   struct armor_user u;
   int retry = 0;
@@ -150,9 +157,11 @@ static void me(struct armor_req *r) {
 }
 
 /* Seed 003 names these fields in camelCase; the snake_case spellings are accepted too. */
-static bool either_or_reply(struct armor_req *r, const char *camel, const char *snake, size_t maxlen, const char **out) {
+static bool either_or_reply(struct armor_req *r, const char *camel, const char *snake, size_t maxlen,
+                            const char **out) {
   const char *a, *b;
-  if (!armor_json_str_or_reply(r, camel, false, 0, maxlen, &a) || !armor_json_str_or_reply(r, snake, false, 0, maxlen, &b))
+  if (!armor_json_str_or_reply(r, camel, false, 0, maxlen, &a) ||
+      !armor_json_str_or_reply(r, snake, false, 0, maxlen, &b))
     return false;
   *out = a ? a : b;
   return true;
@@ -163,7 +172,8 @@ static void profile(struct armor_req *r) {
   static const char *const known[] = {"newUsername",      "currentPassword", "newPassword", "new_username",
                                       "current_password", "new_password",    NULL};
   const char *new_name, *current, *new_pw;
-  if (!armor_json_known_or_reply(r, known) || !either_or_reply(r, "newUsername", "new_username", NAME_MAX_BYTES, &new_name) ||
+  if (!armor_json_known_or_reply(r, known) ||
+      !either_or_reply(r, "newUsername", "new_username", NAME_MAX_BYTES, &new_name) ||
       !either_or_reply(r, "currentPassword", "current_password", PASSWORD_MAX_BYTES, &current) ||
       !either_or_reply(r, "newPassword", "new_password", PASSWORD_MAX_BYTES, &new_pw))
     return;
@@ -254,7 +264,9 @@ static void reissue(struct armor_req *r) {
   int rc = armor_sessions_refresh(rt, r->client_ip, &data, &retry);
   switch (rc) {
   case ARMOR_OK: armor_reply_ok(r, 200, "Token reissued", data); return;
-  case ARMOR_UNAUTHORIZED: armor_reply_error(r, 401, "UNAUTHORIZED", "Invalid, expired or revoked refresh token", NULL); return;
+  case ARMOR_UNAUTHORIZED:
+    armor_reply_error(r, 401, "UNAUTHORIZED", "Invalid, expired or revoked refresh token", NULL);
+    return;
   case ARMOR_LIMITED: reply_limited(r, retry, "This account is locked; try again later"); return;
   case ARMOR_DENIED: armor_reply_error(r, 403, "FORBIDDEN", "This account is disabled", NULL); return;
   default: armor_reply_rc(r, rc, NULL); return;
@@ -303,20 +315,22 @@ static void session_delete(struct armor_req *r) {
 /* ================================================================ first-admin setup */
 
 static const char setup_page[] =
-  "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Armor setup</title>"
-  "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"></head><body>"
-  "<h1>Create the first administrator</h1><form id=\"f\"><p><label>Username <input name=\"username\" required></label></p>"
-  "<p><label>Password <input name=\"password\" type=\"password\" required minlength=\"8\"></label></p>"
-  "<p><button>Create</button></p></form><p id=\"out\"></p><script>"
-  "document.getElementById('f').onsubmit=async(e)=>{e.preventDefault();const f=e.target;"
-  "const token=new URLSearchParams(location.search).get('token');"
-  "const r=await fetch('/api/auth/setup',{method:'POST',headers:{'content-type':'application/json'},"
-  "body:JSON.stringify({token,username:f.username.value,password:f.password.value})});"
-  "const j=await r.json();document.getElementById('out').textContent=j.message;};"
-  "</script></body></html>";
+    "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Armor setup</title>"
+    "<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"></head><body>"
+    "<h1>Create the first administrator</h1><form id=\"f\"><p><label>Username <input name=\"username\" "
+    "required></label></p>"
+    "<p><label>Password <input name=\"password\" type=\"password\" required minlength=\"8\"></label></p>"
+    "<p><button>Create</button></p></form><p id=\"out\"></p><script>"
+    "document.getElementById('f').onsubmit=async(e)=>{e.preventDefault();const f=e.target;"
+    "const token=new URLSearchParams(location.search).get('token');"
+    "const r=await fetch('/api/auth/setup',{method:'POST',headers:{'content-type':'application/json'},"
+    "body:JSON.stringify({token,username:f.username.value,password:f.password.value})});"
+    "const j=await r.json();document.getElementById('out').textContent=j.message;};"
+    "</script></body></html>";
 
 static void setup_form(struct armor_req *r) {
-  armor_reply_header(r, "Content-Security-Policy", "default-src 'none'; script-src 'unsafe-inline'; connect-src 'self'");
+  armor_reply_header(r, "Content-Security-Policy",
+                     "default-src 'none'; script-src 'unsafe-inline'; connect-src 'self'");
   armor_reply_header(r, "Referrer-Policy", "no-referrer");
   armor_reply_raw(r, 200, "text/html; charset=utf-8", setup_page, sizeof setup_page - 1);
 }
@@ -352,7 +366,9 @@ static void setup(struct armor_req *r) {
 
 /* ================================================================ catalog and audit */
 
-static void permissions(struct armor_req *r) { armor_reply_ok(r, 200, "Permission catalog", armor_permissions_catalog()); }
+static void permissions(struct armor_req *r) {
+  armor_reply_ok(r, 200, "Permission catalog", armor_permissions_catalog());
+}
 
 static void audit_list(struct armor_req *r) {
   const char *event = armor_req_query(r, "event"), *user = armor_req_query(r, "user");
@@ -377,18 +393,18 @@ static void audit_list(struct armor_req *r) {
 }
 
 const struct armor_route armor_routes_auth[] = {
-  {"POST", "/api/auth/register", reg, ROUTE_SLOW | ROUTE_JSON, NULL, 0},
-  {"POST", "/api/auth/login", login, ROUTE_SLOW | ROUTE_JSON, NULL, 0},
-  {"GET", "/api/auth/state", state, ROUTE_AUTH, NULL, 0},
-  {"PUT", "/api/auth/profile", profile, ROUTE_AUTH | ROUTE_SLOW | ROUTE_JSON, NULL, 0},
-  {"GET", "/api/auth/me", me, ROUTE_AUTH, NULL, 0},
-  {"POST", "/api/auth/token/reissue", reissue, ROUTE_JSON, NULL, 0},
-  {"POST", "/api/auth/logout", logout, ROUTE_AUTH | ROUTE_OPTJSON, NULL, 0},
-  {"GET", "/api/auth/sessions", sessions_list, ROUTE_AUTH, NULL, 0},
-  {"DELETE", "/api/auth/sessions/{id}", session_delete, ROUTE_AUTH, NULL, 0},
-  {"GET", "/api/auth/setup", setup_form, ROUTE_PUBLIC, NULL, 0},
-  {"POST", "/api/auth/setup", setup, ROUTE_SLOW | ROUTE_JSON, NULL, 0},
-  {"GET", "/api/permissions", permissions, ROUTE_AUTH, NULL, 0},
-  {"GET", "/api/audit", audit_list, ROUTE_AUTH, "audit:read", 0},
-  {NULL, NULL, NULL, 0, NULL, 0},
+    {"POST", "/api/auth/register", reg, ROUTE_SLOW | ROUTE_JSON, NULL, 0},
+    {"POST", "/api/auth/login", login, ROUTE_SLOW | ROUTE_JSON, NULL, 0},
+    {"GET", "/api/auth/state", state, ROUTE_AUTH, NULL, 0},
+    {"PUT", "/api/auth/profile", profile, ROUTE_AUTH | ROUTE_SLOW | ROUTE_JSON, NULL, 0},
+    {"GET", "/api/auth/me", me, ROUTE_AUTH, NULL, 0},
+    {"POST", "/api/auth/token/reissue", reissue, ROUTE_JSON, NULL, 0},
+    {"POST", "/api/auth/logout", logout, ROUTE_AUTH | ROUTE_OPTJSON, NULL, 0},
+    {"GET", "/api/auth/sessions", sessions_list, ROUTE_AUTH, NULL, 0},
+    {"DELETE", "/api/auth/sessions/{id}", session_delete, ROUTE_AUTH, NULL, 0},
+    {"GET", "/api/auth/setup", setup_form, ROUTE_PUBLIC, NULL, 0},
+    {"POST", "/api/auth/setup", setup, ROUTE_SLOW | ROUTE_JSON, NULL, 0},
+    {"GET", "/api/permissions", permissions, ROUTE_AUTH, NULL, 0},
+    {"GET", "/api/audit", audit_list, ROUTE_AUTH, "audit:read", 0},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };

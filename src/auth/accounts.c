@@ -22,29 +22,29 @@
 /* ================================================================ permission catalog */
 
 const char *const armor_permission_names[] = {
-  "users:read",    "users:write",    "roles:read",     "roles:write",   "orgs:read",       "orgs:write",
-  "servers:read",  "servers:manage", "settings:read",  "settings:write", "clients:read",   "clients:write",
-  "audit:read",    "api-keys:read",  "api-keys:write", "sessions:read", "sessions:revoke", NULL,
+    "users:read",   "users:write",    "roles:read",     "roles:write",    "orgs:read",       "orgs:write",
+    "servers:read", "servers:manage", "settings:read",  "settings:write", "clients:read",    "clients:write",
+    "audit:read",   "api-keys:read",  "api-keys:write", "sessions:read",  "sessions:revoke", NULL,
 };
 
 static const char *const permission_descriptions[] = {
-  "List and read user accounts",
-  "Create, change, disable and delete user accounts",
-  "List and read roles",
-  "Create, change and delete roles",
-  "List and read organizations",
-  "Create, change and delete organizations",
-  "List servers and their health",
-  "Register, change, test and delete servers",
-  "Read settings",
-  "Change settings",
-  "List OAuth clients",
-  "Create, change and delete OAuth clients",
-  "Read the audit log",
-  "List API keys",
-  "Create and revoke API keys",
-  "List sessions of every user",
-  "End sessions of every user",
+    "List and read user accounts",
+    "Create, change, disable and delete user accounts",
+    "List and read roles",
+    "Create, change and delete roles",
+    "List and read organizations",
+    "Create, change and delete organizations",
+    "List servers and their health",
+    "Register, change, test and delete servers",
+    "Read settings",
+    "Change settings",
+    "List OAuth clients",
+    "Create, change and delete OAuth clients",
+    "Read the audit log",
+    "List API keys",
+    "Create and revoke API keys",
+    "List sessions of every user",
+    "End sessions of every user",
 };
 
 json_t *armor_permissions_catalog(void) {
@@ -240,8 +240,8 @@ int armor_user_find(const char *field, const char *value, struct armor_user *out
   }
   if (!strcmp(field, "phone"))
     return user_query(
-      armor_db_query(db, "SELECT " USER_COLS " FROM users WHERE phone = $1 ORDER BY created_at LIMIT 1", "t", value),
-      out);
+        armor_db_query(db, "SELECT " USER_COLS " FROM users WHERE phone = $1 ORDER BY created_at LIMIT 1", "t", value),
+        out);
   return ARMOR_INVALID;
 }
 
@@ -264,8 +264,8 @@ json_t *armor_user_to_json(const struct armor_user *u) {
 bool armor_accounts_is_admin(const char *user_id) {
   struct armor_db *db = armor_db_get();
   if (!db || !user_id) return false;
-  struct armor_stmt *st =
-    armor_db_query(db, "SELECT 1 FROM user_roles WHERE user_id = $1 AND role_id = $2", "tt", user_id, ARMOR_ROLE_ADMIN_ID);
+  struct armor_stmt *st = armor_db_query(db, "SELECT 1 FROM user_roles WHERE user_id = $1 AND role_id = $2", "tt",
+                                         user_id, ARMOR_ROLE_ADMIN_ID);
   if (!st) return false;
   bool yes = armor_stmt_step(st) == 1;
   armor_stmt_done(st);
@@ -280,11 +280,12 @@ json_t *armor_accounts_permissions(const char *user_id) {
   }
   struct armor_db *db = armor_db_get();
   struct armor_stmt *st =
-    db ? armor_db_query(db,
-                        "SELECT DISTINCT rp.permission FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id "
-                        "WHERE ur.user_id = $1 ORDER BY rp.permission",
-                        "t", user_id)
-       : NULL;
+      db ? armor_db_query(
+               db,
+               "SELECT DISTINCT rp.permission FROM user_roles ur JOIN role_permissions rp ON rp.role_id = ur.role_id "
+               "WHERE ur.user_id = $1 ORDER BY rp.permission",
+               "t", user_id)
+         : NULL;
   if (!st) return a;
   while (armor_stmt_step(st) == 1) json_array_append_new(a, json_string(armor_stmt_text(st, 0)));
   armor_stmt_done(st);
@@ -294,10 +295,11 @@ json_t *armor_accounts_permissions(const char *user_id) {
 json_t *armor_accounts_roles(const char *user_id) {
   json_t *a = json_array();
   struct armor_db *db = armor_db_get();
-  struct armor_stmt *st =
-    db ? armor_db_query(db, "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id WHERE ur.user_id = $1 ORDER BY r.name",
-                        "t", user_id)
-       : NULL;
+  struct armor_stmt *st = db ? armor_db_query(db,
+                                              "SELECT r.name FROM user_roles ur JOIN roles r ON r.id = ur.role_id "
+                                              "WHERE ur.user_id = $1 ORDER BY r.name",
+                                              "t", user_id)
+                             : NULL;
   if (!st) return a;
   while (armor_stmt_step(st) == 1) json_array_append_new(a, json_string(armor_stmt_text(st, 0)));
   armor_stmt_done(st);
@@ -307,7 +309,8 @@ json_t *armor_accounts_roles(const char *user_id) {
 bool armor_accounts_admin_exists(void) {
   struct armor_db *db = armor_db_get();
   if (!db) return false;
-  struct armor_stmt *st = armor_db_query(db, "SELECT 1 FROM user_roles WHERE role_id = $1 LIMIT 1", "t", ARMOR_ROLE_ADMIN_ID);
+  struct armor_stmt *st =
+      armor_db_query(db, "SELECT 1 FROM user_roles WHERE role_id = $1 LIMIT 1", "t", ARMOR_ROLE_ADMIN_ID);
   if (!st) return false;
   bool yes = armor_stmt_step(st) == 1;
   armor_stmt_done(st);
@@ -388,9 +391,10 @@ static void record_failure(struct armor_db *db, const char *user_id) {
   struct armor_security_settings s;
   armor_settings_security(&s);
   int64_t now = armor_time();
-  struct armor_stmt *st = armor_db_query(
-    db, "UPDATE users SET failed_logins = failed_logins + 1, updated_at = $2 WHERE id = $1 RETURNING failed_logins, lock_count",
-    "ti", user_id, now);
+  struct armor_stmt *st = armor_db_query(db,
+                                         "UPDATE users SET failed_logins = failed_logins + 1, updated_at = $2 WHERE id "
+                                         "= $1 RETURNING failed_logins, lock_count",
+                                         "ti", user_id, now);
   if (!st) return;
   int64_t failed = 0, locks = 0;
   if (armor_stmt_step(st) == 1) {
@@ -498,10 +502,12 @@ int armor_accounts_authenticate(const char *username, const char *password, cons
   char name[65], key[300], msg[96];
   if (armor_username_normalize(username, name, sizeof name, msg, sizeof msg)) {
     username_key(name, key, sizeof key);
-    found = auth_row_query(armor_db_query(db, "SELECT " AUTH_COLS " FROM users WHERE username_norm = $1", "t", key), &ar);
+    found =
+        auth_row_query(armor_db_query(db, "SELECT " AUTH_COLS " FROM users WHERE username_norm = $1", "t", key), &ar);
     if (found == ARMOR_NOT_FOUND && strchr(name, '@')) {
       email_key(name, key, sizeof key);
-      found = auth_row_query(armor_db_query(db, "SELECT " AUTH_COLS " FROM users WHERE email_norm = $1", "t", key), &ar);
+      found =
+          auth_row_query(armor_db_query(db, "SELECT " AUTH_COLS " FROM users WHERE email_norm = $1", "t", key), &ar);
     }
   } else {
     memset(&ar, 0, sizeof ar);
@@ -551,10 +557,11 @@ int armor_accounts_set_password(const char *user_id, const char *new_password, c
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   int64_t now = armor_time(), changed = 0;
-  int rc = armor_db_exec(db, &changed,
-                         "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3, failed_logins = 0 "
-                         "WHERE id = $1",
-                         "tti", user_id, h, now);
+  int rc =
+      armor_db_exec(db, &changed,
+                    "UPDATE users SET password_hash = $2, password_changed_at = $3, updated_at = $3, failed_logins = 0 "
+                    "WHERE id = $1",
+                    "tti", user_id, h, now);
   sodium_memzero(h, sizeof h);
   if (rc) return ARMOR_DB;
   return changed ? ARMOR_OK : ARMOR_NOT_FOUND;
@@ -564,8 +571,8 @@ int armor_accounts_set_email_verified(const char *user_id, bool verified) {
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   int64_t changed = 0;
-  int rc = armor_db_exec(db, &changed, "UPDATE users SET email_verified = $2, updated_at = $3 WHERE id = $1", "tbi", user_id,
-                         verified, armor_time());
+  int rc = armor_db_exec(db, &changed, "UPDATE users SET email_verified = $2, updated_at = $3 WHERE id = $1", "tbi",
+                         user_id, verified, armor_time());
   if (rc) return ARMOR_DB;
   return changed ? ARMOR_OK : ARMOR_NOT_FOUND;
 }
@@ -577,8 +584,9 @@ int armor_accounts_set_username(const char *user_id, const char *new_username, c
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   int64_t changed = 0;
-  int rc = armor_db_exec(db, &changed, "UPDATE users SET username = $2, username_norm = $3, updated_at = $4 WHERE id = $1",
-                         "ttti", user_id, name, key, armor_time());
+  int rc =
+      armor_db_exec(db, &changed, "UPDATE users SET username = $2, username_norm = $3, updated_at = $4 WHERE id = $1",
+                    "ttti", user_id, name, key, armor_time());
   if (rc == ARMOR_CONFLICT) {
     armor_fmt(msg, msglen, "Username already taken");
     return ARMOR_CONFLICT;
@@ -654,8 +662,7 @@ int armor_accounts_create(const struct armor_user_new *in, struct armor_user *ou
     rc = armor_db_exec(db, NULL,
                        "INSERT INTO users (id, username, username_norm, email, email_norm, phone, password_hash, "
                        "password_changed_at, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $8)",
-                       "ttttttti", id, name, ukey, email, email ? ekey : NULL, phone, hash,
-                       now);
+                       "ttttttti", id, name, ukey, email, email ? ekey : NULL, phone, hash, now);
   sodium_memzero(hash, sizeof hash);
   if (!rc) rc = armor_db_exec(db, NULL, "INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)", "tt", id, role_id);
   if (!rc) rc = armor_db_commit(db);
@@ -688,8 +695,8 @@ int armor_setup_token_new(char **token) {
   armor_secret_token_hash(t, h);
   struct armor_db *db = armor_db_get();
   int64_t now = armor_time();
-  int rc = db ? armor_db_exec(db, NULL, "INSERT INTO setup_tokens (hash, created_at, expires_at) VALUES ($1, $2, $3)", "tii",
-                              h, now, now + SETUP_TOKEN_TTL)
+  int rc = db ? armor_db_exec(db, NULL, "INSERT INTO setup_tokens (hash, created_at, expires_at) VALUES ($1, $2, $3)",
+                              "tii", h, now, now + SETUP_TOKEN_TTL)
               : ARMOR_DB;
   if (rc) {
     sodium_memzero(t, sizeof t);
@@ -710,8 +717,8 @@ int armor_setup_redeem(const char *token, const struct armor_user_new *in, struc
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   int64_t now = armor_time();
-  struct armor_stmt *st =
-    armor_db_query(db, "SELECT 1 FROM setup_tokens WHERE hash = $1 AND used_at IS NULL AND expires_at > $2", "ti", h, now);
+  struct armor_stmt *st = armor_db_query(
+      db, "SELECT 1 FROM setup_tokens WHERE hash = $1 AND used_at IS NULL AND expires_at > $2", "ti", h, now);
   if (!st) return ARMOR_DB;
   int found = armor_stmt_step(st);
   armor_stmt_done(st);
@@ -726,7 +733,8 @@ int armor_setup_redeem(const char *token, const struct armor_user_new *in, struc
   if (rc) return rc;
   /* Single use: whoever marks the token used first keeps the admin. */
   int64_t changed = 0;
-  rc = armor_db_exec(db, &changed, "UPDATE setup_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL", "ti", h, now);
+  rc = armor_db_exec(db, &changed, "UPDATE setup_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL", "ti", h,
+                     now);
   if (rc || !changed) {
     armor_db_exec(db, NULL, "DELETE FROM users WHERE id = $1", "t", out->id);
     armor_fmt(field, fieldlen, "token");

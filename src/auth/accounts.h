@@ -125,7 +125,8 @@ int armor_sessions_create_ex(const char *user_id, const char *ip, const char *us
  * ARMOR_DENIED (disabled) / ARMOR_DB.
  */
 int armor_sessions_refresh(const char *refresh_token, const char *ip, json_t **data, int *retry_after);
-/* A new access token for an existing session (after a profile change): {token, token_type, expires_in, user, permissions}. */
+/* A new access token for an existing session (after a profile change): {token, token_type, expires_in, user,
+ * permissions}. */
 int armor_sessions_reissue_access(const char *sid, json_t **data);
 /*
  * Ends one session. owner_id: only a session of that user (NULL: any).

@@ -35,9 +35,12 @@ static bool authenticate(struct armor_req *r) {
     r->principal = p;
     return true;
   }
-  if (rc == ARMOR_EXPIRED) armor_reply_error(r, 401, "TOKEN_EXPIRED", "The access token expired", NULL);
-  else if (rc == ARMOR_DB) armor_reply_rc(r, ARMOR_DB, NULL);
-  else armor_reply_error(r, 401, "UNAUTHORIZED", "Invalid or revoked token", NULL);
+  if (rc == ARMOR_EXPIRED)
+    armor_reply_error(r, 401, "TOKEN_EXPIRED", "The access token expired", NULL);
+  else if (rc == ARMOR_DB)
+    armor_reply_rc(r, ARMOR_DB, NULL);
+  else
+    armor_reply_error(r, 401, "UNAUTHORIZED", "Invalid or revoked token", NULL);
   return false;
 }
 
@@ -106,10 +109,10 @@ static char *opt_username, *opt_email;
 static bool opt_password_stdin;
 
 static const struct armor_opt admin_opts[] = {
-  {"username", NULL, "username of the new administrator", 0, &opt_username},
-  {"email", NULL, "email address of the new administrator (optional)", 0, &opt_email},
-  {"password-stdin", NULL, "read the password from standard input (one line)", 1, &opt_password_stdin},
-  {NULL, NULL, NULL, 0, NULL},
+    {"username", NULL, "username of the new administrator", 0, &opt_username},
+    {"email", NULL, "email address of the new administrator (optional)", 0, &opt_email},
+    {"password-stdin", NULL, "read the password from standard input (one line)", 1, &opt_password_stdin},
+    {NULL, NULL, NULL, 0, NULL},
 };
 
 static char *read_password(void) {

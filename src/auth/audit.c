@@ -20,8 +20,8 @@ void armor_audit_context(const char *request_id, const char *ip) {
 
 static const char *or_null(const char *s) { return s && *s ? s : NULL; }
 
-void armor_audit(const char *event, const char *actor_id, const char *subject_id, const char *ip, const char *request_id,
-                 json_t *details) {
+void armor_audit(const char *event, const char *actor_id, const char *subject_id, const char *ip,
+                 const char *request_id, json_t *details) {
   char *d = details ? json_dumps(details, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
   json_decref(details);
   if (!ip) ip = ctx_ip;
@@ -46,13 +46,13 @@ int armor_audit_query(const char *event, const char *user_id, const char *cursor
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   /* One statement for every filter combination: NULL parameters switch a filter off. */
-  struct armor_stmt *st = armor_db_query(
-    db,
-    "SELECT id, at, event, actor_id, subject_id, ip, request_id, details FROM audit_log "
-    "WHERE (CAST($1 AS TEXT) IS NULL OR event = $1) "
-    "AND (CAST($2 AS TEXT) IS NULL OR actor_id = $2 OR subject_id = $2) "
-    "AND (CAST($3 AS BIGINT) = 0 OR id < CAST($3 AS BIGINT)) ORDER BY id DESC LIMIT $4",
-    "ttii", or_null(event), or_null(user_id), (int64_t)before, (int64_t)limit + 1);
+  struct armor_stmt *st =
+      armor_db_query(db,
+                     "SELECT id, at, event, actor_id, subject_id, ip, request_id, details FROM audit_log "
+                     "WHERE (CAST($1 AS TEXT) IS NULL OR event = $1) "
+                     "AND (CAST($2 AS TEXT) IS NULL OR actor_id = $2 OR subject_id = $2) "
+                     "AND (CAST($3 AS BIGINT) = 0 OR id < CAST($3 AS BIGINT)) ORDER BY id DESC LIMIT $4",
+                     "ttii", or_null(event), or_null(user_id), (int64_t)before, (int64_t)limit + 1);
   if (!st) return ARMOR_DB;
   json_t *items = json_array();
   int rc, n = 0;

@@ -13,8 +13,8 @@
  * a NULL ip or request_id is taken from the calling thread's context (below).
  * Steals `details`. Failures are logged, never fatal.
  */
-void armor_audit(const char *event, const char *actor_id, const char *subject_id, const char *ip, const char *request_id,
-                 json_t *details);
+void armor_audit(const char *event, const char *actor_id, const char *subject_id, const char *ip,
+                 const char *request_id, json_t *details);
 
 /*
  * Sets the calling thread's request context (request id and client IP, copied)

@@ -55,7 +55,8 @@ int armor_password_hash(const char *pw, char *out, size_t outlen) {
 bool armor_password_verify(const char *hash, const char *pw) {
   if (!hash || strncmp(hash, "$argon2id$", 10)) {
     /* Spend the same time as a real check, then fail. */
-    if (dummy_hash[0] && crypto_pwhash_str_verify(dummy_hash, pw, strlen(pw)) == 0) armor_debug("password: dummy hash matched");
+    if (dummy_hash[0] && crypto_pwhash_str_verify(dummy_hash, pw, strlen(pw)) == 0)
+      armor_debug("password: dummy hash matched");
     return false;
   }
   return crypto_pwhash_str_verify(hash, pw, strlen(pw)) == 0;

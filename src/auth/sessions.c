@@ -135,11 +135,12 @@ void armor_sessions_flush(void) {
     struct touch *t = all;
     all = t->next;
     /* A use extends a session that was alive at that moment: expiry = min(use + idle, absolute maximum). */
-    if (db && armor_db_exec(db, NULL,
-                            "UPDATE sessions SET last_used_at = $2, expires_at = CASE WHEN max_expires_at < CAST($3 AS BIGINT) "
-                            "THEN max_expires_at ELSE CAST($3 AS BIGINT) END "
-                            "WHERE id = $1 AND revoked_at IS NULL AND last_used_at < $2 AND expires_at >= $2",
-                            "tii", t->sid, t->at, t->at + s.session_idle_seconds) == ARMOR_OK)
+    if (db && armor_db_exec(
+                  db, NULL,
+                  "UPDATE sessions SET last_used_at = $2, expires_at = CASE WHEN max_expires_at < CAST($3 AS BIGINT) "
+                  "THEN max_expires_at ELSE CAST($3 AS BIGINT) END "
+                  "WHERE id = $1 AND revoked_at IS NULL AND last_used_at < $2 AND expires_at >= $2",
+                  "tii", t->sid, t->at, t->at + s.session_idle_seconds) == ARMOR_OK)
       n++;
     armor_free(t);
   }
@@ -300,14 +301,15 @@ int armor_sessions_create_ex(const char *user_id, const char *ip, const char *us
   armor_fmt(ua, sizeof ua, "%s", user_agent ? user_agent : "");
   int rc = armor_db_begin(db);
   if (!rc)
-    rc = armor_db_exec(db, NULL,
-                       "INSERT INTO sessions (id, user_id, token_format, ip, user_agent, created_at, last_used_at, expires_at, "
-                       "max_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
-                       "tttttiii", s.id, s.user_id, fmt == ARMOR_TOKEN_OPAQUE ? "opaque" : "jwt", ip && *ip ? ip : NULL,
-                       ua[0] ? ua : NULL, now, s.expires_at, s.max_expires_at);
+    rc = armor_db_exec(
+        db, NULL,
+        "INSERT INTO sessions (id, user_id, token_format, ip, user_agent, created_at, last_used_at, expires_at, "
+        "max_expires_at) VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8)",
+        "tttttiii", s.id, s.user_id, fmt == ARMOR_TOKEN_OPAQUE ? "opaque" : "jwt", ip && *ip ? ip : NULL,
+        ua[0] ? ua : NULL, now, s.expires_at, s.max_expires_at);
   if (!rc)
-    rc = armor_db_exec(db, NULL, "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)", "tti", rhash,
-                       s.id, now);
+    rc = armor_db_exec(db, NULL, "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)", "tti",
+                       rhash, s.id, now);
   if (!rc) rc = armor_db_commit(db);
   if (rc) {
     armor_db_rollback(db);
@@ -323,7 +325,8 @@ int armor_sessions_create(const char *user_id, const char *ip, const char *user_
   return armor_sessions_create_ex(user_id, ip, user_agent, ARMOR_TOKEN_JWT, login_data);
 }
 
-#define SESSION_COLS "s.id, s.user_id, s.token_format, s.expires_at, s.max_expires_at, s.last_used_at, s.created_at, s.revoked_at"
+#define SESSION_COLS                                                                                                   \
+  "s.id, s.user_id, s.token_format, s.expires_at, s.max_expires_at, s.last_used_at, s.created_at, s.revoked_at"
 
 static void session_from_row(struct armor_stmt *st, int c, struct session_row *s) {
   memset(s, 0, sizeof *s);
@@ -351,11 +354,11 @@ int armor_sessions_revoke(const char *sid, const char *owner_id, const char *rea
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
   int64_t now = armor_time();
-  struct armor_stmt *st =
-    armor_db_query(db,
-                   "UPDATE sessions SET revoked_at = $2, revoke_reason = $3, access_hash = NULL "
-                   "WHERE id = $1 AND revoked_at IS NULL AND (CAST($4 AS TEXT) IS NULL OR user_id = $4) RETURNING user_id",
-                   "titt", sid, now, reason, owner_id);
+  struct armor_stmt *st = armor_db_query(
+      db,
+      "UPDATE sessions SET revoked_at = $2, revoke_reason = $3, access_hash = NULL "
+      "WHERE id = $1 AND revoked_at IS NULL AND (CAST($4 AS TEXT) IS NULL OR user_id = $4) RETURNING user_id",
+      "titt", sid, now, reason, owner_id);
   if (!st) return ARMOR_DB;
   int rc = armor_stmt_step(st);
   char uid[37] = "";
@@ -380,18 +383,20 @@ int armor_sessions_revoke_user(const char *user_id, const char *except_sid) {
   int64_t now = armor_time();
   const char *keep = except_sid ? except_sid : "";
   /* Sessions whose last JWT may still be alive: expired for less than one access-token lifetime. */
-  struct armor_stmt *st = armor_db_query(
-    db,
-    "UPDATE sessions SET revoked_at = $2, revoke_reason = 'user', access_hash = NULL "
-    "WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3 AND expires_at > $4 RETURNING id",
-    "titi", user_id, now, keep, now - set.access_token_ttl_seconds);
+  struct armor_stmt *st =
+      armor_db_query(db,
+                     "UPDATE sessions SET revoked_at = $2, revoke_reason = 'user', access_hash = NULL "
+                     "WHERE user_id = $1 AND revoked_at IS NULL AND id <> $3 AND expires_at > $4 RETURNING id",
+                     "titi", user_id, now, keep, now - set.access_token_ttl_seconds);
   if (!st) return ARMOR_DB;
   int rc, n = 0;
   char ids[64][37];
   int extra = 0;
   while ((rc = armor_stmt_step(st)) == 1) {
-    if (n < 64) armor_fmt(ids[n++], 37, "%s", armor_stmt_text(st, 0));
-    else extra++;
+    if (n < 64)
+      armor_fmt(ids[n++], 37, "%s", armor_stmt_text(st, 0));
+    else
+      extra++;
   }
   armor_stmt_done(st);
   if (rc < 0) return ARMOR_DB;
@@ -401,9 +406,10 @@ int armor_sessions_revoke_user(const char *user_id, const char *except_sid) {
   }
   if (extra) {
     /* More than fit the buffer: publish the rest from a second read. */
-    st = armor_db_query(db, "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at = $2 AND id <> $3", "tit", user_id,
-                        now, keep);
-    while (st && armor_stmt_step(st) == 1) armor_revoke_session(armor_stmt_text(st, 0), now + set.access_token_ttl_seconds);
+    st = armor_db_query(db, "SELECT id FROM sessions WHERE user_id = $1 AND revoked_at = $2 AND id <> $3", "tit",
+                        user_id, now, keep);
+    while (st && armor_stmt_step(st) == 1)
+      armor_revoke_session(armor_stmt_text(st, 0), now + set.access_token_ttl_seconds);
     armor_stmt_done(st);
   }
   /* Expired long ago: nothing alive to stop, only mark them. */
@@ -433,9 +439,11 @@ int armor_sessions_refresh(const char *refresh_token, const char *ip, json_t **d
   armor_settings_security(&set);
   char h[65];
   armor_secret_token_hash(refresh_token, h);
-  struct armor_stmt *st = armor_db_query(
-    db, "SELECT r.rotated_at, " SESSION_COLS " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = $1",
-    "t", h);
+  struct armor_stmt *st =
+      armor_db_query(db,
+                     "SELECT r.rotated_at, " SESSION_COLS
+                     " FROM refresh_tokens r JOIN sessions s ON s.id = r.session_id WHERE r.hash = $1",
+                     "t", h);
   if (!st) return ARMOR_DB;
   int rc = armor_stmt_step(st);
   struct session_row s;
@@ -454,7 +462,8 @@ int armor_sessions_refresh(const char *refresh_token, const char *ip, json_t **d
     return ARMOR_UNAUTHORIZED;
   }
   int64_t now = armor_time();
-  if (effective_expiry(s.id, s.expires_at, s.max_expires_at, set.session_idle_seconds) <= now) return ARMOR_UNAUTHORIZED;
+  if (effective_expiry(s.id, s.expires_at, s.max_expires_at, set.session_idle_seconds) <= now)
+    return ARMOR_UNAUTHORIZED;
   struct armor_user u;
   rc = armor_user_get(s.user_id, &u);
   if (rc) return rc == ARMOR_NOT_FOUND ? ARMOR_UNAUTHORIZED : rc;
@@ -468,15 +477,15 @@ int armor_sessions_refresh(const char *refresh_token, const char *ip, json_t **d
   if (s.expires_at > s.max_expires_at) s.expires_at = s.max_expires_at;
   rc = armor_db_begin(db);
   if (!rc)
-    rc = armor_db_exec(db, &changed, "UPDATE refresh_tokens SET rotated_at = $2 WHERE hash = $1 AND rotated_at IS NULL", "ti",
-                       h, now);
+    rc = armor_db_exec(db, &changed, "UPDATE refresh_tokens SET rotated_at = $2 WHERE hash = $1 AND rotated_at IS NULL",
+                       "ti", h, now);
   if (!rc && changed != 1) rc = ARMOR_CONFLICT;
   if (!rc)
-    rc = armor_db_exec(db, NULL, "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)", "tti", nh,
-                       s.id, now);
+    rc = armor_db_exec(db, NULL, "INSERT INTO refresh_tokens (hash, session_id, created_at) VALUES ($1, $2, $3)", "tti",
+                       nh, s.id, now);
   if (!rc)
-    rc = armor_db_exec(db, NULL, "UPDATE sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1", "tii", s.id, now,
-                       s.expires_at);
+    rc = armor_db_exec(db, NULL, "UPDATE sessions SET last_used_at = $2, expires_at = $3 WHERE id = $1", "tii", s.id,
+                       now, s.expires_at);
   if (!rc) rc = armor_db_commit(db);
   if (rc) {
     armor_db_rollback(db);
@@ -519,10 +528,11 @@ json_t *armor_sessions_list(const char *user_id, const char *current_sid) {
   armor_settings_security(&set);
   int64_t now = armor_time();
   /* Pending uses on this node may have extended a session the database still shows as about to expire. */
-  struct armor_stmt *st = armor_db_query(db,
-                                         "SELECT " SESSION_COLS ", s.ip, s.user_agent FROM sessions s WHERE s.user_id = $1 "
-                                         "AND s.revoked_at IS NULL AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id",
-                                         "ti", user_id, now - FLUSH_INTERVAL_MS / 1000 - 60);
+  struct armor_stmt *st =
+      armor_db_query(db,
+                     "SELECT " SESSION_COLS ", s.ip, s.user_agent FROM sessions s WHERE s.user_id = $1 "
+                     "AND s.revoked_at IS NULL AND s.expires_at > $2 ORDER BY s.created_at DESC, s.id",
+                     "ti", user_id, now - FLUSH_INTERVAL_MS / 1000 - 60);
   while (st && armor_stmt_step(st) == 1) {
     struct session_row s;
     session_from_row(st, 0, &s);

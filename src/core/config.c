@@ -40,7 +40,22 @@ static const struct armor_opt common_opts[] = {
   {NULL, NULL, NULL, 0, NULL},
 };
 
+/* Forgets an earlier load, so that loading twice (tests) starts from the defaults again. */
+static void reset(void) {
+  char **strs[] = {&armor_cfg.listen,     &armor_cfg.database,   &armor_cfg.public_url,      &armor_cfg.tls_cert,
+                   &armor_cfg.tls_key,    &armor_cfg.data_dir,   &armor_cfg.master_key_file, &armor_cfg.log_level,
+                   &armor_cfg.host,       &opt_config};
+  for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+    armor_free(*strs[i]);
+    *strs[i] = NULL;
+  }
+  armor_free_secret_str(armor_cfg.master_key);
+  memset(&armor_cfg, 0, sizeof armor_cfg);
+  help_requested = 0;
+}
+
 static void set_defaults(void) {
+  reset();
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   if (n < 1) n = 1;
   armor_cfg.access_log = true;
@@ -185,8 +200,13 @@ int armor_config_load(const char *cmd, int argc, char **argv, const struct armor
   /* First pass: find --config and --help so the file loads before env and flags. */
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help_requested = 1;
-    if (!strncmp(argv[i], "--config=", 9)) opt_config = armor_strdup(argv[i] + 9);
-    else if (!strcmp(argv[i], "--config") && i + 1 < argc) opt_config = armor_strdup(argv[i + 1]);
+    const char *v = !strncmp(argv[i], "--config=", 9) ? argv[i] + 9
+                    : (!strcmp(argv[i], "--config") && i + 1 < argc) ? argv[i + 1]
+                                                                     : NULL;
+    if (v) {
+      armor_free(opt_config);
+      opt_config = armor_strdup(v);
+    }
   }
   if (help_requested) return 1;
   if (!opt_config && getenv("ARMOR_CONFIG")) opt_config = armor_strdup(getenv("ARMOR_CONFIG"));

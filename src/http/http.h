@@ -163,8 +163,13 @@ struct armor_http_opts {
   size_t max_body;
   bool access_log;
 };
-/* Starts listening; returns 0, or -1 with one line (no trailing newline) in err. */
+/* Binds and listens on host:port without serving yet, so that start-up fails early when the port is taken.
+   0, or -1 with one line (no trailing newline) in err. armor_http_start calls it when it was not called. */
+int armor_http_listen(const char *host, int port, char *err, size_t errlen);
+/* Starts serving; returns 0, or -1 with one line (no trailing newline) in err. */
 int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen);
+/* Closes a listening socket that armor_http_listen opened but no server took over. No-op otherwise. */
+void armor_http_close(void);
 /* Stops accepting, drains in-flight requests (up to `grace_ms`) and stops. */
 void armor_http_stop(int grace_ms);
 /* Prometheus text of request metrics appended to b. */

@@ -60,8 +60,8 @@ struct ctx {
 
 /* ================================================================ metrics */
 
-static const int status_list[] = {200, 201, 204, 301, 302, 303, 304, 307, 400, 401, 403, 404, 405, 409,
-                                  413, 415, 422, 429, 431, 500, 502, 503, 0};
+static const int status_list[] = {200, 201, 204, 301, 302, 303, 304, 307, 400, 401, 403, 404, 405, 408,
+                                  409, 413, 415, 422, 429, 431, 499, 500, 502, 503, 0};
 #define NSTATUS (sizeof status_list / sizeof status_list[0])
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 #define NBUCKET (sizeof bucket_le / sizeof bucket_le[0])
@@ -662,11 +662,26 @@ static int open_listener(char *err, size_t errlen, bool *ipv6) {
   return fd;
 }
 
+static bool listen_ipv6;
+
+int armor_http_listen(const char *host, int port, char *err, size_t errlen) {
+  if (listen_fd >= 0) return 0;
+  opts.host = host;
+  opts.port = port;
+  listen_fd = open_listener(err, errlen, &listen_ipv6);
+  return listen_fd < 0 ? -1 : 0;
+}
+
+void armor_http_close(void) {
+  if (daemon_ || listen_fd < 0) return;
+  close(listen_fd);
+  listen_fd = -1;
+}
+
 int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) {
   opts = *o;
-  bool ipv6 = false;
-  listen_fd = open_listener(err, errlen, &ipv6);
-  if (listen_fd < 0) return -1;
+  if (armor_http_listen(o->host, o->port, err, errlen)) return -1;
+  bool ipv6 = listen_ipv6;
   armor_router_init();
   metric_routes = armor_routes_count();
   if (!metrics) metrics = armor_calloc((metric_routes + 1) * NSTATUS, sizeof *metrics);

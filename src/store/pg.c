@@ -44,31 +44,70 @@ static void quiet(void *arg, const char *msg) {
   (void)msg;
 }
 
+/* Replaces the password of url, wherever it appears in msg, with "***": errors must not print secrets. */
+static void scrub_password(char *msg, const char *url) {
+  PQconninfoOption *o = PQconninfoParse(url, NULL);
+  if (!o) {
+    /* Unparsable: hide everything between "://" and "@". */
+    const char *sch = strstr(url, "://"), *at = sch ? strchr(sch + 3, '@') : NULL;
+    if (!sch || !at || at == sch + 3) return;
+    size_t n = (size_t)(at - (sch + 3));
+    char *cred = armor_strndup(sch + 3, n);
+    for (char *p; (p = strstr(msg, cred));) {
+      memset(p, '*', n);
+    }
+    armor_free(cred);
+    return;
+  }
+  for (PQconninfoOption *i = o; i->keyword; i++) {
+    if (strcmp(i->keyword, "password") || !i->val || !*i->val) continue;
+    size_t n = strlen(i->val);
+    for (char *p; (p = strstr(msg, i->val));) memset(p, '*', n);
+  }
+  PQconninfoFree(o);
+}
+
+/* One line: newlines and tabs of libpq messages become spaces, trailing space goes. */
+static void one_line(char *s) {
+  for (char *p = s; *p; p++)
+    if (*p == '\n' || *p == '\t' || *p == '\r') *p = ' ';
+  size_t n = strlen(s);
+  while (n && s[n - 1] == ' ') s[--n] = 0;
+}
+
 static int check_url(const char *url, char *err, size_t errlen) {
   char *e = NULL;
   PQconninfoOption *o = PQconninfoParse(url, &e);
   if (!o) {
-    size_t n = e ? strlen(e) : 0;
-    while (n && e[n - 1] == '\n') e[--n] = 0;
     armor_fmt(err, errlen, "malformed database URL: %s", e ? e : "cannot parse");
     PQfreemem(e);
+    one_line(err);
+    scrub_password(err, url);
     return ARMOR_INVALID;
   }
+  int rc = ARMOR_OK;
+  for (PQconninfoOption *i = o; i->keyword; i++) {
+    long long v;
+    if (!strcmp(i->keyword, "port") && i->val && *i->val && !strchr(i->val, ',') &&
+        !armor_parse_int(i->val, 1, 65535, &v)) {
+      armor_fmt(err, errlen, "malformed database URL: port must be 1-65535, got \"%s\"", i->val);
+      rc = ARMOR_INVALID;
+    }
+  }
   PQconninfoFree(o);
-  return ARMOR_OK;
+  return rc;
 }
 
 static struct armor_db *connect_(const char *url, char *err, size_t errlen) {
-  PGconn *c = PQconnectdb(url);
+  /* A default connect timeout, so that an unreachable host fails start-up and requests in seconds rather than
+     after the kernel's TCP timeout; a connect_timeout in the URL wins (later keywords override). */
+  const char *const keys[] = {"connect_timeout", "dbname", "application_name", NULL};
+  const char *const vals[] = {"5", url, "armor", NULL};
+  PGconn *c = PQconnectdbParams(keys, vals, 1);
   if (!c || PQstatus(c) != CONNECTION_OK) {
-    const char *m = c ? PQerrorMessage(c) : "out of memory";
-    char tmp[256];
-    armor_fmt(tmp, sizeof tmp, "%s", m);
-    size_t n = strlen(tmp);
-    while (n && (tmp[n - 1] == '\n' || tmp[n - 1] == ' ')) tmp[--n] = 0;
-    for (char *p = tmp; *p; p++)
-      if (*p == '\n') *p = ' ';
-    armor_fmt(err, errlen, "cannot connect to PostgreSQL: %s", tmp);
+    armor_fmt(err, errlen, "cannot connect to PostgreSQL: %s", c ? PQerrorMessage(c) : "out of memory");
+    one_line(err);
+    scrub_password(err, url);
     PQfinish(c);
     return NULL;
   }
@@ -89,7 +128,11 @@ static void disconnect(struct armor_db *db) {
   armor_free(db);
 }
 
+static const char *ensure_prepared(struct armor_db *db, const char *sql);
+
 static struct armor_stmt *prepare(struct armor_db *db, const char *sql) {
+  /* Prepare now, as SQLite does, so that bad SQL fails here; a lost connection is left to step to repair. */
+  if (!ensure_prepared(db, sql) && PQstatus(db->c) == CONNECTION_OK) return NULL;
   struct armor_stmt *st = armor_calloc(1, sizeof *st);
   st->db = db;
   st->sql = sql;
@@ -128,7 +171,8 @@ static const char *ensure_prepared(struct armor_db *db, const char *sql) {
   armor_fmt(p->name, sizeof p->name, "a%d", db->next_id++);
   PGresult *r = PQprepare(db->c, p->name, sql, 0, NULL);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    armor_err("postgres: prepare failed: %s", PQresultErrorMessage(r));
+    if (PQstatus(db->c) == CONNECTION_OK) armor_err("postgres: prepare failed: %s: %s", PQresultErrorMessage(r), sql);
+    else armor_warn("postgres: connection lost");
     PQclear(r);
     return NULL;
   }

@@ -14,15 +14,18 @@
 
 struct armor_stmt {
   sqlite3_stmt *s;
-  const char *sql;
+  char *sql; /* owned copy: callers may pass SQL they build and free */
   struct armor_db *db;
   int64_t changes;
+  bool busy; /* handed out and not yet done: a second user of the same SQL gets its own statement */
+  bool temp; /* not in the cache: finalized and freed by done */
 };
 
 struct armor_db {
   sqlite3 *h;
   struct armor_stmt cache[CACHE_SLOTS];
   int ncache;
+  int evict; /* next slot to replace when the cache is full (round robin) */
 };
 
 static const char *path_of(const char *url) { return url + 7; }
@@ -77,33 +80,55 @@ static struct armor_db *connect_(const char *url, char *err, size_t errlen) {
 }
 
 static void disconnect(struct armor_db *db) {
-  for (int i = 0; i < db->ncache; i++) sqlite3_finalize(db->cache[i].s);
+  for (int i = 0; i < db->ncache; i++) {
+    sqlite3_finalize(db->cache[i].s);
+    armor_free(db->cache[i].sql);
+  }
   sqlite3_close(db->h);
   armor_free(db);
 }
 
 static struct armor_stmt *prepare(struct armor_db *db, const char *sql) {
-  for (int i = 0; i < db->ncache; i++)
-    if (db->cache[i].sql == sql || !strcmp(db->cache[i].sql, sql)) {
-      db->cache[i].changes = 0;
-      return &db->cache[i];
+  for (int i = 0; i < db->ncache; i++) {
+    struct armor_stmt *c = &db->cache[i];
+    if (!c->busy && !strcmp(c->sql, sql)) {
+      c->changes = 0;
+      c->busy = true;
+      return c;
     }
+  }
   sqlite3_stmt *s = NULL;
   if (sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &s, NULL) != SQLITE_OK) {
     armor_err("sqlite: prepare failed: %s: %s", sqlite3_errmsg(db->h), sql);
+    sqlite3_finalize(s);
     return NULL;
   }
-  if (db->ncache == CACHE_SLOTS) {
-    /* Evict the oldest entry; statements are reset after every use. */
-    sqlite3_finalize(db->cache[0].s);
-    memmove(&db->cache[0], &db->cache[1], sizeof db->cache[0] * (CACHE_SLOTS - 1));
-    db->ncache--;
+  struct armor_stmt *st = NULL;
+  if (db->ncache < CACHE_SLOTS) {
+    st = &db->cache[db->ncache++];
+  } else {
+    /* Full: replace an idle entry. Entries never move, so statements in use keep their address. */
+    for (int k = 0; k < CACHE_SLOTS && !st; k++) {
+      struct armor_stmt *c = &db->cache[(db->evict + k) % CACHE_SLOTS];
+      if (!c->busy) {
+        st = c;
+        db->evict = (db->evict + k + 1) % CACHE_SLOTS;
+      }
+    }
+    if (st) {
+      sqlite3_finalize(st->s);
+      armor_free(st->sql);
+    }
   }
-  struct armor_stmt *st = &db->cache[db->ncache++];
+  if (!st) {
+    st = armor_calloc(1, sizeof *st);
+    st->temp = true;
+  }
   st->s = s;
-  st->sql = sql;
+  st->sql = armor_strdup(sql);
   st->db = db;
   st->changes = 0;
+  st->busy = true;
   return st;
 }
 
@@ -144,8 +169,15 @@ static int64_t integer(struct armor_stmt *st, int col) { return sqlite3_column_i
 static bool is_null(struct armor_stmt *st, int col) { return sqlite3_column_type(st->s, col) == SQLITE_NULL; }
 static int64_t changes(struct armor_stmt *st) { return st->changes; }
 static void done(struct armor_stmt *st) {
+  if (st->temp) {
+    sqlite3_finalize(st->s);
+    armor_free(st->sql);
+    armor_free(st);
+    return;
+  }
   sqlite3_reset(st->s);
   sqlite3_clear_bindings(st->s);
+  st->busy = false;
 }
 
 static int script(struct armor_db *db, const char *sql, char *err, size_t errlen) {

@@ -207,21 +207,25 @@ int armor_store_migrate(char *err, size_t errlen) {
     }
     num[k] = 0;
     if (!armor_parse_int(num, 1, 1000000, &version)) continue;
+    /* Check and apply inside one transaction: on SQLite, BEGIN IMMEDIATE serialises processes that share the
+       file; on PostgreSQL the advisory lock does. */
+    rc = ops->begin(db);
+    if (rc) break;
     struct armor_stmt *st = armor_db_query(db, "SELECT 1 FROM schema_migrations WHERE version = $1", "i", (int64_t)version);
-    if (!st) {
-      rc = ARMOR_DB;
-      break;
-    }
-    int have = armor_stmt_step(st);
+    int have = st ? armor_stmt_step(st) : ARMOR_DB;
     armor_stmt_done(st);
-    if (have == 1) continue;
+    if (have == 1) {
+      armor_db_rollback(db);
+      continue;
+    }
     if (have < 0) {
+      armor_db_rollback(db);
+      armor_fmt(err, errlen, "cannot read schema_migrations");
       rc = ARMOR_DB;
       break;
     }
     char *sql = dialect(list[i]->start, (size_t)(list[i]->end - list[i]->start), ops->kind);
-    rc = ops->begin(db);
-    if (!rc) rc = ops->script(db, sql, err, errlen);
+    rc = ops->script(db, sql, err, errlen);
     armor_free(sql);
     if (!rc)
       rc = armor_db_exec(db, NULL, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", "iti",

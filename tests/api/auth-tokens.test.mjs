@@ -120,9 +120,8 @@ test('another node: wrong issuer refused; revocation visible within 2 s', async 
   }
 });
 
-// Known issue of the tokens module (reported): cjose takes an ES256 signature
-// segment with one extra base64url character (65 bytes) and ignores the tail.
-// Not a forgery (the 64 signed bytes must be right), but token strings should be canonical.
+// Regression: cjose alone accepts an ES256 signature segment with one extra base64url
+// character (65 bytes, tail ignored); armor_jwt_verify insists on canonical segments.
 test('a signature with trailing garbage is refused', async () => {
   assert.equal((await api(B, 'GET', '/api/auth/state', { token: data.token + 'x' })).status, 401);
 });

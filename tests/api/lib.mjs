@@ -180,10 +180,10 @@ export async function api(base, method, path, { body, token, headers = {}, raw }
   return { status: r.status, headers: r.headers, body: json, text };
 }
 
-/** Runs the armor binary with args; returns { code, stdout, stderr }. */
-export function runArmor(args, { env = {}, input, timeout = 10000 } = {}) {
+/** Runs the armor binary with args (opts: env, input, timeout ms, cwd); returns { code, stdout, stderr }. */
+export function runArmor(args, { env = {}, input, timeout = 10000, cwd } = {}) {
   return new Promise((resolve) => {
-    const p = spawn(BIN, args, { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(BIN, args, { env: { ...process.env, ...env }, cwd, stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '', stderr = '';
     p.stdout.on('data', (d) => { stdout += d; });
     p.stderr.on('data', (d) => { stderr += d; });

@@ -118,7 +118,8 @@ static void revoke_user_keeps_the_current_session(void **state) {
   struct armor_arena *ar = armor_arena_new();
   struct armor_principal p;
   assert_int_equal(armor_sessions_check_access(json_string_value(json_object_get(a, "token")), ar, &p), ARMOR_OK);
-  assert_int_equal(armor_sessions_check_access(json_string_value(json_object_get(b, "token")), ar, &p), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_sessions_check_access(json_string_value(json_object_get(b, "token")), ar, &p),
+                   ARMOR_UNAUTHORIZED);
   json_t *list = armor_sessions_list(u.id, keep);
   assert_int_equal(json_array_size(list), 1);
   json_decref(list);
@@ -184,8 +185,8 @@ static int teardown(void **state) {
   armor_store_close();
   char cmd[1024];
   if (pg_db[0])
-    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'DROP DATABASE IF EXISTS %s WITH (FORCE)' >/dev/null 2>&1", getenv("ARMOR_TEST_PG"),
-             pg_db);
+    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'DROP DATABASE IF EXISTS %s WITH (FORCE)' >/dev/null 2>&1",
+             getenv("ARMOR_TEST_PG"), pg_db);
   else
     snprintf(cmd, sizeof cmd, "rm -rf /tmp/armor-unit-accounts-%d", (int)getpid());
   if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
@@ -194,12 +195,12 @@ static int teardown(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(usernames_are_trimmed_and_checked),
-    cmocka_unit_test(create_refuses_duplicates_case_insensitively),
-    cmocka_unit_test(authenticate_locks_after_threshold),
-    cmocka_unit_test(sessions_refresh_rotates_and_detects_reuse),
-    cmocka_unit_test(revoke_user_keeps_the_current_session),
-    cmocka_unit_test(wrong_audience_is_refused),
+      cmocka_unit_test(usernames_are_trimmed_and_checked),
+      cmocka_unit_test(create_refuses_duplicates_case_insensitively),
+      cmocka_unit_test(authenticate_locks_after_threshold),
+      cmocka_unit_test(sessions_refresh_rotates_and_detects_reuse),
+      cmocka_unit_test(revoke_user_keeps_the_current_session),
+      cmocka_unit_test(wrong_audience_is_refused),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

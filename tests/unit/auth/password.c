@@ -53,10 +53,10 @@ static void utf8_length_counts_code_points(void **state) {
   assert_int_equal(armor_utf8_length("abc"), 3);
   assert_int_equal(armor_utf8_length("パスワード"), 5);
   assert_int_equal(armor_utf8_length("\xF0\x9F\x94\x92"), 1); /* U+1F512 */
-  assert_int_equal(armor_utf8_length("\xC0\xAF"), -1);         /* overlong */
-  assert_int_equal(armor_utf8_length("\xED\xA0\x80"), -1);     /* surrogate */
+  assert_int_equal(armor_utf8_length("\xC0\xAF"), -1);        /* overlong */
+  assert_int_equal(armor_utf8_length("\xED\xA0\x80"), -1);    /* surrogate */
   assert_int_equal(armor_utf8_length("\xFF"), -1);
-  assert_int_equal(armor_utf8_length("ab\xE3\x83"), -1);       /* truncated */
+  assert_int_equal(armor_utf8_length("ab\xE3\x83"), -1); /* truncated */
 }
 
 static void policy_uses_settings(void **state) {
@@ -84,11 +84,9 @@ int main(void) {
   setenv("ARMOR_ARGON2_OPS", "1", 1);
   if (armor_password_init()) return 1;
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(hash_and_verify),
-    cmocka_unit_test(rehash_when_cost_changes),
-    cmocka_unit_test(default_cost_is_owasp),
-    cmocka_unit_test(utf8_length_counts_code_points),
-    cmocka_unit_test(policy_uses_settings),
+      cmocka_unit_test(hash_and_verify),       cmocka_unit_test(rehash_when_cost_changes),
+      cmocka_unit_test(default_cost_is_owasp), cmocka_unit_test(utf8_length_counts_code_points),
+      cmocka_unit_test(policy_uses_settings),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
