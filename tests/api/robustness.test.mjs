@@ -419,11 +419,14 @@ test('every route survives its battery of bad requests', { timeout: 300000 }, as
   for (const route of routes) {
     if (!(await adminValid())) await login();
     const reqs = battery(route);
+    const hist = {};
     await pool(reqs, CONCURRENCY, async (req) => {
       const res = await send(srv.port, req);
       sent++;
+      hist[res.status || 'closed'] = (hist[res.status || 'closed'] || 0) + 1;
       check(route, req, res);
     });
+    t.diagnostic(`${route.method} ${route.path}: ${Object.entries(hist).map(([k, v]) => `${k}×${v}`).join(' ')}`);
     if (!(await alive())) {
       dead.push(`${route.method} ${route.path}`);
       failures.push(`${route.method} ${route.path}: the server stopped answering /health after the battery`);
