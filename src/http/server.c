@@ -417,6 +417,25 @@ static void run_async(void *arg) {
 static enum MHD_Result dispatch(struct ctx *c) {
   struct armor_req *r = &c->req;
   if (c->early_status) {
+    /* OAuth/OIDC endpoints answer errors in the RFC 6749 shape, refusals before the handler included. */
+    if (r->path && (!strncmp(r->path, "/oauth2/", 8) || !strncmp(r->path, "/connect/", 9))) {
+      const char *desc = "No such endpoint";
+      switch (c->early_status) {
+      case 413: desc = "Request body is too large"; break;
+      case 431: desc = "Request headers are too large"; break;
+      case 400: desc = "Conflicting Content-Length or Transfer-Encoding headers"; break;
+      case 405:
+        desc = "Method not allowed";
+        armor_reply_header(r, "Allow", c->allow);
+        break;
+      default: break;
+      }
+      int st = c->early_status == 413 || c->early_status == 431 || c->early_status == 400 || c->early_status == 405
+                 ? c->early_status
+                 : 404;
+      armor_reply_oauth_error(r, st, "invalid_request", desc);
+      return send_reply(c);
+    }
     switch (c->early_status) {
     case 413: armor_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body is too large", NULL); break;
     case 431: armor_reply_error(r, 431, "BAD_REQUEST", "Request headers are too large", NULL); break;
