@@ -8,6 +8,7 @@
 // After each route's battery the server must still answer /health; at the end the log must hold no
 // sanitizer report and none of the secrets the test sent.
 //
+// ARMOR_ROBUST_REPORT=file writes every problem found there (the assertion message shows the first 200).
 // The test adapts to new routes: it iterates the route table and reads request-body field names from
 // /openapi.json (routes without a documented body get generic fields).
 //
@@ -16,6 +17,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import crypto from 'node:crypto';
+import { writeFileSync } from 'node:fs';
 import { startServer, runArmor, assertNoSanitizerReport, rawRequest, parseRaw } from './lib.mjs';
 
 const CONCURRENCY = Number(process.env.ARMOR_ROBUST_CONCURRENCY || 8);
@@ -288,10 +290,17 @@ function battery(route) {
     // The name of an unknown field is quoted in the message cut at 64 bytes: the cut must not split a character.
     add('unknown long UTF-8 field', { headers: [JSON_CT], body: JSON.stringify({ ['a'.repeat(63) + 'é']: 1, ...base }) });
     add('unknown long field', { headers: [JSON_CT], body: JSON.stringify({ ['🦀'.repeat(40)]: 1, ...base }) });
+    const formOf = (o) => Object.entries(o).map(([k, v]) => `${encodeURIComponent(k)}=${encodeURIComponent(
+      typeof v === 'string' ? v : JSON.stringify(v))}`).join('&');
     for (const [field, type] of Object.entries(info.fields)) {
       for (const [label, value] of FIELD_VALUES) {
         if (type !== 'string' && typeof value === 'string' && label !== '100KB') continue;
-        add(`field ${field}=${label}`, { headers: [JSON_CT], body: JSON.stringify({ ...base, [field]: value }) });
+        if (info.kind === 'form') add(`form field ${field}=${label}`, { headers: [FORM_CT], body: formOf({ ...base, [field]: value }) });
+        else add(`field ${field}=${label}`, { headers: [JSON_CT], body: JSON.stringify({ ...base, [field]: value }) });
+      }
+      if (info.kind === 'form') {
+        add(`form field ${field} repeated`, { headers: [FORM_CT], body: `${formOf(base)}&${encodeURIComponent(field)}=again` });
+        add(`form field ${field} raw bytes`, { headers: [FORM_CT], body: Buffer.concat([Buffer.from(`${field}=`), Buffer.from([0xff, 0x00, 0xc3])]) });
       }
       add(`field ${field}=invalid UTF-8`, { headers: [JSON_CT], body: invalidUtf8(field), expect: jsonRoute ? [400] : undefined });
       add(`field ${field} as form`, { headers: [FORM_CT], body: `${encodeURIComponent(field)}=%00%ZZ%&${field}=&${field}=2` });
@@ -434,6 +443,7 @@ test('every route survives its battery of bad requests', { timeout: 300000 }, as
     }
   }
   t.diagnostic(`${routes.length} routes, ${sent} requests in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  if (process.env.ARMOR_ROBUST_REPORT) writeFileSync(process.env.ARMOR_ROBUST_REPORT, failures.join('\n') + '\n');
   assert.deepEqual(dead, [], 'the server is alive after every battery');
   assert.deepEqual(failures, [], `${failures.length} problem(s):\n${failures.slice(0, 200).join('\n')}`);
 });
@@ -505,5 +515,23 @@ test('conflicting framing headers are refused and the connection closes (request
       assert.equal(text.split('HTTP/1.1 ').length - 1, 1, `${name}: no second (smuggled) answer: ${text}`);
     }
     assert.equal((await send(s.port, { method: 'GET', path: '/health' })).status, 200);
+  } finally { await s.stop(); }
+});
+
+test('refusals before the handler on OAuth paths are RFC 6749 errors', async () => {
+  const s = await startServer();
+  try {
+    const cases = [
+      ['unknown endpoint', { method: 'GET', path: '/oauth2/robust-no-such-endpoint' }, 404],
+      ['too many headers', { method: 'POST', path: '/connect/token', headers: Array.from({ length: 70 }, (_, i) => [`X-H${i}`, 'v']) }, 431],
+      ['conflicting framing', { method: 'POST', path: '/oauth2/token', headers: [FORM_CT, ['Content-Length', '3']], body: 'a=b' }, 400],
+    ];
+    for (const [name, req, status] of cases) {
+      const r = await send(s.port, req);
+      assert.equal(r.status, status, `${name}: ${r.text}`);
+      assert.equal(typeof r.json?.error, 'string', `${name}: ${r.text}`);
+      assert.equal(r.json.success, undefined, name);
+      assert.ok(r.headers['x-request-id'], name);
+    }
   } finally { await s.stop(); }
 });
