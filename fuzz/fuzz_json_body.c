@@ -24,8 +24,10 @@ static int json_depth(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     char ch = s[i];
     if (in_str) {
-      if (ch == '\\') i++;
-      else if (ch == '"') in_str = false;
+      if (ch == '\\')
+        i++;
+      else if (ch == '"')
+        in_str = false;
     } else if (ch == '"') {
       in_str = true;
     } else if (ch == '[' || ch == '{') {

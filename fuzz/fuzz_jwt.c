@@ -71,8 +71,10 @@ static void verify(const char *token) {
     json_t *claims = NULL;
     int rc = armor_jwt_verify(token, auds[i], &claims);
     assert(rc == ARMOR_OK || rc == ARMOR_UNAUTHORIZED || rc == ARMOR_EXPIRED);
-    if (rc == ARMOR_OK) assert(json_is_object(claims));
-    else assert(!claims);
+    if (rc == ARMOR_OK)
+      assert(json_is_object(claims));
+    else
+      assert(!claims);
     json_decref(claims);
     rc = armor_jwt_verify_ex(token, auds[i], ARMOR_JWT_ALLOW_EXPIRED | ARMOR_JWT_IGNORE_REVOKED, &claims);
     assert(rc == ARMOR_OK || rc == ARMOR_UNAUTHORIZED || rc == ARMOR_EXPIRED);

@@ -23,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size > 1 << 16) return 0;
   bool test_routes = size && (data[0] & 1);
   char *method, *path;
-  if (memchr(data, '\n', size)) fz_split(data, size, '\n', &method, &path);
+  if (memchr(data, '\n', size))
+    fz_split(data, size, '\n', &method, &path);
   else {
     method = fz_str((const uint8_t *)"GET", 3);
     path = fz_str(data, size);

@@ -23,7 +23,8 @@ static bool ref_uuid(const char *s) {
   for (int i = 0; i < 36; i++) {
     if (i == 8 || i == 13 || i == 18 || i == 23) {
       if (s[i] != '-') return false;
-    } else if (!isxdigit((unsigned char)s[i])) return false;
+    } else if (!isxdigit((unsigned char)s[i]))
+      return false;
   }
   return true;
 }

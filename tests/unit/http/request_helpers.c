@@ -121,10 +121,10 @@ static void error_message_not_utf8(void **state) {
 int main(void) {
   armor_alloc_init();
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(cookies),
-    cmocka_unit_test(bearer),
-    cmocka_unit_test(unknown_field_utf8),
-    cmocka_unit_test(error_message_not_utf8),
+      cmocka_unit_test(cookies),
+      cmocka_unit_test(bearer),
+      cmocka_unit_test(unknown_field_utf8),
+      cmocka_unit_test(error_message_not_utf8),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
