@@ -307,6 +307,12 @@ function battery(route) {
         if (info.kind === 'form') add(`form field ${field}=${label}`, { headers: [FORM_CT], body: formOf({ ...base, [field]: value }) });
         else add(`field ${field}=${label}`, { headers: [JSON_CT], body: JSON.stringify({ ...base, [field]: value }) });
       }
+      // An access token where a refresh token (or another token) is expected.
+      if (/token/i.test(field) && admin.token && type === 'string') {
+        const v = { ...base, [field]: admin.token };
+        add(`field ${field}=access token`, info.kind === 'form' ? { headers: [FORM_CT], body: formOf(v) }
+          : { headers: [JSON_CT], body: JSON.stringify(v), expect: route.path === '/api/auth/token/reissue' ? [401] : undefined });
+      }
       if (info.kind === 'form') {
         add(`form field ${field} repeated`, { headers: [FORM_CT], body: `${formOf(base)}&${encodeURIComponent(field)}=again` });
         add(`form field ${field} raw bytes`, { headers: [FORM_CT], body: Buffer.concat([Buffer.from(`${field}=`), Buffer.from([0xff, 0x00, 0xc3])]) });
