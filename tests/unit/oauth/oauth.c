@@ -1,0 +1,273 @@
+/*
+ * The OAuth service without HTTP, against a temporary SQLite database (or
+ * PostgreSQL when ARMOR_TEST_PG is set): redirect URI and scope rules, PKCE,
+ * page escaping, clients and their secrets, codes (single use, replay revokes
+ * the grant), refresh rotation with reuse detection, and revocation by jti.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "auth/accounts.h"
+#include "auth/tokens.h"
+#include "core/config.h"
+#include "core/secret.h"
+#include "oauth/oauth.h"
+#include "oauth/oauth_int.h"
+#include "oauth/pages.h"
+#include "settings/settings.h"
+#include "store/store.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char db_url[512], pg_db[64];
+
+static void redirect_uris_follow_the_rules(void **state) {
+  (void)state;
+  char why[128];
+  static const char *const good[] = {"https://app.example.com/cb",
+                                     "https://app.example.com:8443/cb?x=1",
+                                     "http://127.0.0.1:9000/cb",
+                                     "http://localhost/cb",
+                                     "http://[::1]/cb",
+                                     "com.example.app:/oauth2redirect",
+                                     NULL};
+  static const char *const bad[] = {"http://app.example.com/cb",
+                                    "https://app.example.com/cb#x",
+                                    "javascript:alert(1)",
+                                    "data:text/html,x",
+                                    "/relative",
+                                    "https://u:p@app.example.com/cb",
+                                    "https:///cb",
+                                    "HTTPS://app.example.com/cb",
+                                    "https://app.example.com/c b",
+                                    "",
+                                    "vbscript:x",
+                                    "file:///etc/passwd",
+                                    "http://127.0.0.1.evil.example/cb",
+                                    NULL};
+  for (const char *const *u = good; *u; u++) assert_true(armor_oauth_redirect_uri_ok(*u, why, sizeof why));
+  for (const char *const *u = bad; *u; u++) {
+    if (armor_oauth_redirect_uri_ok(*u, why, sizeof why)) fail_msg("accepted %s", *u);
+  }
+  json_t *list = json_pack("[s]", "https://app.example.com/cb");
+  assert_true(armor_oauth_uri_listed(list, "https://app.example.com/cb"));
+  assert_false(armor_oauth_uri_listed(list, "https://app.example.com/cb/"));
+  assert_false(armor_oauth_uri_listed(list, "https://APP.example.com/cb"));
+  assert_false(armor_oauth_uri_listed(list, "https://app.example.com/x/../cb"));
+  assert_false(armor_oauth_uri_listed(list, "https://app.example.com/cb?x=1"));
+  assert_false(armor_oauth_uri_listed(list, NULL));
+  json_decref(list);
+}
+
+static void scopes_are_tokens(void **state) {
+  (void)state;
+  assert_true(armor_oauth_scope_valid("openid profile"));
+  assert_false(armor_oauth_scope_valid("openid  profile"));
+  assert_false(armor_oauth_scope_valid(" openid"));
+  assert_false(armor_oauth_scope_valid("openid "));
+  assert_false(armor_oauth_scope_valid("a\"b"));
+  assert_false(armor_oauth_scope_valid(""));
+  assert_true(armor_oauth_scope_has("openid profile", "profile"));
+  assert_false(armor_oauth_scope_has("openid profile", "pro"));
+  assert_true(armor_oauth_scope_subset("profile openid", "openid email profile"));
+  assert_false(armor_oauth_scope_subset("openid admin", "openid email profile"));
+  assert_true(armor_oauth_scope_subset("", "openid"));
+}
+
+static void pkce_s256_matches_rfc7636_vector(void **state) {
+  (void)state;
+  assert_true(armor_oauth_pkce_s256_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk",
+                                            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+  assert_false(armor_oauth_pkce_s256_matches("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXl",
+                                             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"));
+}
+
+static void pages_escape_everything(void **state) {
+  (void)state;
+  struct armor_oauth_page p = {"<App>", "\"Evil\" & <script>", "req\"x", "csrf'y"};
+  char *h = armor_oauth_page_login(&p, "<b>", "<i>err</i>");
+  assert_null(strstr(h, "<script>"));
+  assert_null(strstr(h, "<b>"));
+  assert_null(strstr(h, "<i>"));
+  assert_non_null(strstr(h, "&quot;Evil&quot; &amp; &lt;script&gt;"));
+  assert_non_null(strstr(h, "name=\"username\""));
+  assert_non_null(strstr(h, "name=\"password\""));
+  assert_non_null(strstr(h, "value=\"req&quot;x\""));
+  armor_free(h);
+  h = armor_oauth_page_consent(&p, "<u>", "openid <x>");
+  assert_null(strstr(h, "<x>"));
+  assert_non_null(strstr(h, "value=\"allow\""));
+  assert_non_null(strstr(h, "value=\"deny\""));
+  armor_free(h);
+}
+
+static json_t *client_input(const char *grants) {
+  json_t *in = json_pack("{s:s, s:[s], s:[s,s]}", "name", "t", "redirect_uris", "https://app.example.com/cb", "scopes",
+                         "openid", "api");
+  json_t *g = json_array();
+  char buf[128];
+  armor_fmt(buf, sizeof buf, "%s", grants);
+  for (char *s = buf, *e; s && *s; s = e ? e + 1 : NULL) {
+    e = strchr(s, ' ');
+    if (e) *e = 0;
+    json_array_append_new(g, json_string(s));
+  }
+  json_object_set_new(in, "grant_types", g);
+  return in;
+}
+
+static void secrets_are_hashed_rotated_and_checked(void **state) {
+  (void)state;
+  json_t *in = client_input("client_credentials"), *out = NULL;
+  struct armor_oauth_verr e = {0};
+  assert_int_equal(armor_oauth_client_create(in, NULL, &out, &e), ARMOR_OK);
+  json_decref(in);
+  const char *id = json_string_value(json_object_get(out, "client_id"));
+  const char *secret = json_string_value(json_object_get(out, "client_secret"));
+  assert_int_equal(strlen(secret), 43);
+  struct armor_oauth_client c;
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, secret, &c), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, secret, &c), ARMOR_OK); /* cached */
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, "wrong", &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, NULL, &c), ARMOR_UNAUTHORIZED);
+  /* the stored value is a hash, not the secret */
+  struct armor_stmt *st =
+      armor_db_query(armor_db_get(), "SELECT secret_hash FROM oauth_clients WHERE id = $1", "t", id);
+  assert_int_equal(armor_stmt_step(st), 1);
+  assert_string_not_equal(armor_stmt_text(st, 0), secret);
+  armor_stmt_done(st);
+  char fresh[64];
+  assert_int_equal(armor_oauth_client_rotate_secret(id, fresh), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, secret, &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, fresh, &c), ARMOR_OK);
+  json_t *t = armor_oauth_client_credentials(&c, "api", NULL, &(struct armor_oauth_error){0});
+  assert_non_null(t);
+  const char *at = json_string_value(json_object_get(t, "access_token"));
+  json_t *i = armor_oauth_introspect(&c, at, NULL);
+  assert_true(json_is_true(json_object_get(i, "active")));
+  json_decref(i);
+  assert_int_equal(armor_oauth_revoke(&c, at, NULL), ARMOR_OK);
+  i = armor_oauth_introspect(&c, at, NULL);
+  assert_true(json_is_false(json_object_get(i, "active")));
+  json_decref(i);
+  json_decref(t);
+  assert_int_equal(armor_oauth_client_delete(id), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, fresh, &c), ARMOR_UNAUTHORIZED);
+  json_decref(out);
+}
+
+static void codes_are_single_use_and_replay_revokes(void **state) {
+  (void)state;
+  struct armor_user_new un = {.username = "carol", .password = "carol-password"};
+  struct armor_user u;
+  char field[32], msg[160];
+  assert_int_equal(armor_accounts_create(&un, &u, field, sizeof field, msg, sizeof msg), ARMOR_OK);
+  json_t *in = client_input("authorization_code refresh_token"), *out = NULL;
+  struct armor_oauth_verr e = {0};
+  assert_int_equal(armor_oauth_client_create(in, NULL, &out, &e), ARMOR_OK);
+  json_decref(in);
+  struct armor_oauth_client c;
+  assert_int_equal(armor_oauth_client_get(json_string_value(json_object_get(out, "client_id")), &c), ARMOR_OK);
+  const char *verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+  struct armor_oauth_authz a = {.kind = "oauth",
+                                .client = &c,
+                                .user_id = u.id,
+                                .scope = "openid",
+                                .redirect_uri = "https://app.example.com/cb",
+                                .nonce = "n",
+                                .code_challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+                                .auth_time = armor_time()};
+  char code[64];
+  assert_int_equal(armor_oauth_code_issue(&a, code), ARMOR_OK);
+  struct armor_oauth_grant g;
+  struct armor_oauth_error err;
+  /* the wrong kind of endpoint cannot redeem it (and burns it) */
+  char code2[64];
+  assert_int_equal(armor_oauth_code_issue(&a, code2), ARMOR_OK);
+  assert_int_equal(armor_oauth_code_redeem("api", &c, code2, a.redirect_uri, verifier, &g, &err), ARMOR_INVALID);
+  assert_int_equal(armor_oauth_code_redeem("oauth", &c, code, a.redirect_uri, verifier, &g, &err), ARMOR_OK);
+  json_t *t = armor_oauth_tokens_for_grant(&c, &g, NULL, &err);
+  assert_non_null(t);
+  assert_non_null(json_object_get(t, "id_token"));
+  const char *rt = json_string_value(json_object_get(t, "refresh_token"));
+  assert_non_null(rt);
+  json_t *t2 = armor_oauth_refresh(&c, rt, NULL, &err);
+  assert_non_null(t2);
+  /* replaying the code revokes the grant: the rotated refresh token dies too */
+  assert_int_equal(armor_oauth_code_redeem("oauth", &c, code, a.redirect_uri, verifier, &g, &err), ARMOR_INVALID);
+  assert_string_equal(err.error, "invalid_grant");
+  assert_null(armor_oauth_refresh(&c, json_string_value(json_object_get(t2, "refresh_token")), NULL, &err));
+  json_t *i = armor_oauth_introspect(&c, json_string_value(json_object_get(t2, "access_token")), NULL);
+  assert_true(json_is_false(json_object_get(i, "active")));
+  json_decref(i);
+  json_decref(t);
+  json_decref(t2);
+  armor_oauth_client_clear(&c);
+  json_decref(out);
+}
+
+static int setup(void **state) {
+  (void)state;
+  armor_alloc_init();
+  armor_log_level = ARMOR_LOG_ERR;
+  armor_secret_init_ephemeral();
+  armor_cfg.public_url = armor_strdup("https://armor.test");
+  setenv("ARMOR_ARGON2_MEMORY_KIB", "64", 1);
+  setenv("ARMOR_ARGON2_OPS", "1", 1);
+  const char *pg = getenv("ARMOR_TEST_PG");
+  if (pg && *pg) {
+    unsigned char r[6];
+    char hex[13], cmd[1024];
+    randombytes_buf(r, sizeof r);
+    armor_hex(r, sizeof r, hex);
+    snprintf(pg_db, sizeof pg_db, "armor_u_%s", hex);
+    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'CREATE DATABASE %s' >/dev/null", pg, pg_db);
+    if (system(cmd) != 0) return -1;
+    const char *slash = strrchr(pg + strlen("postgres://"), '/');
+    size_t base = slash ? (size_t)(slash - pg) : strlen(pg);
+    snprintf(db_url, sizeof db_url, "%.*s/%s", (int)base, pg, pg_db);
+  } else {
+    snprintf(db_url, sizeof db_url, "sqlite:/tmp/armor-unit-oauth-%d/armor.db", (int)getpid());
+  }
+  char err[512] = "";
+  if (armor_store_open(db_url, err, sizeof err) || armor_store_migrate(err, sizeof err)) {
+    fprintf(stderr, "store: %s\n", err);
+    return -1;
+  }
+  if (armor_settings_start() || armor_keys_start() || armor_accounts_init()) return -1;
+  return 0;
+}
+
+static int teardown(void **state) {
+  (void)state;
+  armor_accounts_shutdown();
+  armor_keys_stop();
+  armor_store_close();
+  char cmd[1024];
+  if (pg_db[0])
+    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'DROP DATABASE IF EXISTS %s WITH (FORCE)' >/dev/null 2>&1",
+             getenv("ARMOR_TEST_PG"), pg_db);
+  else
+    snprintf(cmd, sizeof cmd, "rm -rf /tmp/armor-unit-oauth-%d", (int)getpid());
+  if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+  return 0;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(redirect_uris_follow_the_rules),
+      cmocka_unit_test(scopes_are_tokens),
+      cmocka_unit_test(pkce_s256_matches_rfc7636_vector),
+      cmocka_unit_test(pages_escape_everything),
+      cmocka_unit_test(secrets_are_hashed_rotated_and_checked),
+      cmocka_unit_test(codes_are_single_use_and_replay_revokes),
+  };
+  return cmocka_run_group_tests(tests, setup, teardown);
+}
