@@ -22,8 +22,8 @@ node_modules/swagger-ui-dist/package.json: package-lock.json
 run: deps build
 	./$(BUILD)/armor serve
 
-# The whole suite: unit and API tests under ASan+UBSan, on SQLite and on PostgreSQL.
-test: deps
+# The whole suite: unit and API tests under ASan+UBSan, on SQLite and on PostgreSQL (scripts/test.sh runs deps first).
+test:
 	@bash scripts/test.sh
 
 bench: deps

@@ -114,7 +114,9 @@ export ARMOR_BIN="$ROOT/$ASAN_BUILD/armor"
 run_api() {
   local label=$1
   step "API tests ($label): ${#api_files[@]} files"
-  node --test --test-concurrency="$TEST_CONCURRENCY" --test-reporter=spec "${api_files[@]}" || fail "API tests ($label)"
+  # A test that hangs fails after 3 minutes, a whole run after 30, so CI always finishes and says what hung.
+  timeout -k 10 1800 node --test --test-concurrency="$TEST_CONCURRENCY" --test-timeout=180000 --test-reporter=spec \
+    "${api_files[@]}" || fail "API tests ($label)"
 }
 if [ -e "${api_files[0]}" ]; then
   ARMOR_TEST_PG_URL="" run_api "SQLite"

@@ -63,9 +63,17 @@ static int cmd_serve(int argc, char **argv) {
   }
   if (lc < 0) return 2;
   if (!armor_host_is_loopback(armor_cfg.host) && !armor_cfg.tls_cert && !armor_cfg.insecure_bind) {
-    fprintf(stderr, "armor: refusing plain HTTP on non-loopback address %s; give --tls-cert/--tls-key or --insecure-bind\n",
+    fprintf(stderr,
+            "armor: refusing plain HTTP on non-loopback address %s; give --tls-cert/--tls-key or --insecure-bind\n",
             armor_cfg.host);
     return 2;
+  }
+  {
+    char perr[256];
+    if (armor_http_parse_proxies(armor_cfg.trusted_proxies, perr, sizeof perr)) {
+      fprintf(stderr, "armor: %s\n", perr);
+      return 2;
+    }
   }
   int rc = 2;
   bool store_open = false, app_started = false;
@@ -99,18 +107,18 @@ static int cmd_serve(int argc, char **argv) {
   const char *tr = getenv("ARMOR_TEST_ROUTES");
   armor_router_enable_test_routes(tr && !strcmp(tr, "1"));
   struct armor_http_opts o = {
-    .host = armor_cfg.host,
-    .port = armor_cfg.port,
-    .tls_cert_pem = cert,
-    .tls_key_pem = key,
-    .threads = armor_cfg.http_threads,
-    .workers = armor_cfg.workers,
-    .queue = armor_cfg.queue,
-    .max_connections = armor_cfg.max_connections,
-    .conn_timeout = armor_cfg.conn_timeout,
-    .request_timeout = armor_cfg.request_timeout,
-    .max_body = (size_t)armor_cfg.max_body,
-    .access_log = armor_cfg.access_log,
+      .host = armor_cfg.host,
+      .port = armor_cfg.port,
+      .tls_cert_pem = cert,
+      .tls_key_pem = key,
+      .threads = armor_cfg.http_threads,
+      .workers = armor_cfg.workers,
+      .queue = armor_cfg.queue,
+      .max_connections = armor_cfg.max_connections,
+      .conn_timeout = armor_cfg.conn_timeout,
+      .request_timeout = armor_cfg.request_timeout,
+      .max_body = (size_t)armor_cfg.max_body,
+      .access_log = armor_cfg.access_log,
   };
   if (armor_http_start(&o, err, sizeof err)) {
     fprintf(stderr, "armor: %s\n", err);

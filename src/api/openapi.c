@@ -18,9 +18,12 @@ static void merge_object(json_t *dst, json_t *src, int depth) {
   json_t *v;
   json_object_foreach(src, k, v) {
     json_t *d = json_object_get(dst, k);
-    if (d && json_is_object(d) && json_is_object(v) && depth > 0) merge_object(d, v, depth - 1);
-    else if (d && json_is_array(d) && json_is_array(v)) json_array_extend(d, v);
-    else json_object_set(dst, k, v);
+    if (d && json_is_object(d) && json_is_object(v) && depth > 0)
+      merge_object(d, v, depth - 1);
+    else if (d && json_is_array(d) && json_is_array(v))
+      json_array_extend(d, v);
+    else
+      json_object_set(dst, k, v);
   }
 }
 

@@ -103,14 +103,15 @@ static void openapi(struct armor_req *r) {
 }
 
 static const char docs_html[] =
-  "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Armor API</title>"
-  "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\"><link rel=\"icon\" href=\"/docs/favicon-32x32.png\"></head>"
-  "<body><div id=\"swagger-ui\"></div><script src=\"/docs/swagger-ui-bundle.js\"></script>"
-  "<script src=\"/docs/swagger-ui-standalone-preset.js\"></script><script src=\"/docs/init.js\"></script></body></html>\n";
+    "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Armor API</title>"
+    "<link rel=\"stylesheet\" href=\"/docs/swagger-ui.css\"><link rel=\"icon\" href=\"/docs/favicon-32x32.png\"></head>"
+    "<body><div id=\"swagger-ui\"></div><script src=\"/docs/swagger-ui-bundle.js\"></script>"
+    "<script src=\"/docs/swagger-ui-standalone-preset.js\"></script><script "
+    "src=\"/docs/init.js\"></script></body></html>\n";
 static const char docs_init[] =
-  "window.onload = function () { window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui',"
-  " deepLinking: true, presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],"
-  " layout: 'StandaloneLayout' }); };\n";
+    "window.onload = function () { window.ui = SwaggerUIBundle({ url: '/openapi.json', dom_id: '#swagger-ui',"
+    " deepLinking: true, presets: [SwaggerUIBundle.presets.apis, SwaggerUIStandalonePreset],"
+    " layout: 'StandaloneLayout' }); };\n";
 
 static const char *mime_of(const char *name) {
   const char *dot = strrchr(name, '.');
@@ -129,8 +130,9 @@ static void docs(struct armor_req *r) {
   armor_reply_header(r, "Cache-Control", "public, max-age=3600");
   armor_reply_header(r, "X-Frame-Options", "DENY");
   if (!rest || !*rest || !strcmp(rest, "index.html")) {
-    armor_reply_header(r, "Content-Security-Policy",
-                       "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
+    armor_reply_header(
+        r, "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
     armor_reply_raw(r, 200, "text/html; charset=utf-8", docs_html, sizeof docs_html - 1);
     return;
   }
@@ -192,18 +194,18 @@ static void test_item(struct armor_req *r) {
 }
 
 const struct armor_route armor_routes_system[] = {
-  {"GET", "/", index_, ROUTE_PUBLIC, NULL, 0},
-  {"GET", "/health", health, ROUTE_PUBLIC, NULL, 0},
-  {"GET", "/ready", ready, ROUTE_PUBLIC, NULL, 0},
-  {"GET", "/metrics", metrics, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"GET", "/openapi.json", openapi, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"GET", "/docs", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN, NULL, 0},
-  {"GET", "/docs/*", docs, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN | ROUTE_PREFIX, NULL, 0},
-  {"GET", "/swagger-ui.html", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
-  {"POST", "/api/_test/echo", test_echo, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_JSON, NULL, 4096},
-  {"POST", "/api/_test/form", test_form, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_FORM, NULL, 0},
-  {"GET", "/api/_test/slow", test_slow, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_SLOW, NULL, 0},
-  {"GET", "/api/_test/items/{id}", test_item, ROUTE_TEST | ROUTE_HIDDEN, NULL, 0},
-  {"DELETE", "/api/_test/items/{id}", test_item, ROUTE_TEST | ROUTE_HIDDEN, NULL, 0},
-  {NULL, NULL, NULL, 0, NULL, 0},
+    {"GET", "/", index_, ROUTE_PUBLIC, NULL, 0},
+    {"GET", "/health", health, ROUTE_PUBLIC, NULL, 0},
+    {"GET", "/ready", ready, ROUTE_PUBLIC, NULL, 0},
+    {"GET", "/metrics", metrics, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"GET", "/openapi.json", openapi, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"GET", "/docs", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN, NULL, 0},
+    {"GET", "/docs/*", docs, ROUTE_PUBLIC | ROUTE_RAW | ROUTE_HIDDEN | ROUTE_PREFIX, NULL, 0},
+    {"GET", "/swagger-ui.html", docs_redirect, ROUTE_PUBLIC | ROUTE_RAW, NULL, 0},
+    {"POST", "/api/_test/echo", test_echo, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_JSON, NULL, 4096},
+    {"POST", "/api/_test/form", test_form, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_FORM, NULL, 0},
+    {"GET", "/api/_test/slow", test_slow, ROUTE_TEST | ROUTE_HIDDEN | ROUTE_SLOW, NULL, 0},
+    {"GET", "/api/_test/items/{id}", test_item, ROUTE_TEST | ROUTE_HIDDEN, NULL, 0},
+    {"DELETE", "/api/_test/items/{id}", test_item, ROUTE_TEST | ROUTE_HIDDEN, NULL, 0},
+    {NULL, NULL, NULL, 0, NULL, 0},
 };

@@ -9,6 +9,7 @@
 #include "auth/accounts.h"
 #include "auth/audit.h"
 #include "auth/password.h"
+#include "auth/verification.h"
 #include "core/secret.h"
 #include "settings/settings.h"
 #include "store/store.h"
@@ -665,6 +666,8 @@ int armor_accounts_create(const struct armor_user_new *in, struct armor_user *ou
                        "ttttttti", id, name, ukey, email, email ? ekey : NULL, phone, hash, now);
   sodium_memzero(hash, sizeof hash);
   if (!rc) rc = armor_db_exec(db, NULL, "INSERT INTO user_roles (user_id, role_id) VALUES ($1, $2)", "tt", id, role_id);
+  /* The verification mail is queued in the same transaction: sent if and only if the account exists. */
+  if (!rc && email) rc = armor_verification_send(db, id, email);
   if (!rc) rc = armor_db_commit(db);
   if (rc) {
     armor_db_rollback(db);

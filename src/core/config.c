@@ -17,34 +17,44 @@ static char *opt_config;
 static int help_requested;
 
 static const struct armor_opt common_opts[] = {
-  {"config", "ARMOR_CONFIG", "read options from FILE (lines of key = value)", 0, &opt_config},
-  {"listen", "ARMOR_LISTEN", "HOST:PORT to listen on (default 127.0.0.1:3443)", 0, &armor_cfg.listen},
-  {"database", "ARMOR_DATABASE", "sqlite:PATH or postgres://user:pass@host:port/db (default sqlite:./data/armor.db)", 0, &armor_cfg.database},
-  {"public-url", "ARMOR_PUBLIC_URL", "external base URL used in links and as token issuer", 0, &armor_cfg.public_url},
-  {"tls-cert", "ARMOR_TLS_CERT", "PEM certificate; with --tls-key serves HTTPS", 0, &armor_cfg.tls_cert},
-  {"tls-key", "ARMOR_TLS_KEY", "PEM private key", 0, &armor_cfg.tls_key},
-  {"data-dir", "ARMOR_DATA_DIR", "folder for the master key and default database (default ./data)", 0, &armor_cfg.data_dir},
-  {"master-key-file", "ARMOR_MASTER_KEY_FILE", "file holding the base64 master key (default DATA_DIR/master.key)", 0, &armor_cfg.master_key_file},
-  {"master-key", "ARMOR_MASTER_KEY", "base64 of 32 random bytes; overrides the key file", 0, &armor_cfg.master_key},
-  {"log-level", "ARMOR_LOG_LEVEL", "error, warning, info or debug (default info)", 0, &armor_cfg.log_level},
-  {"insecure-bind", "ARMOR_INSECURE_BIND", "allow plain HTTP on a non-loopback address (behind a TLS proxy)", 1, &armor_cfg.insecure_bind},
-  {"access-log", "ARMOR_ACCESS_LOG", "log one line per request (default true)", 1, &armor_cfg.access_log},
-  {"http-threads", "ARMOR_HTTP_THREADS", "HTTP thread pool size (default: number of cores)", 2, &armor_cfg.http_threads},
-  {"workers", "ARMOR_WORKERS", "password-hashing worker threads (default: number of cores)", 2, &armor_cfg.workers},
-  {"queue", "ARMOR_QUEUE", "bound of the slow-work queue (default 64 per worker)", 2, &armor_cfg.queue},
-  {"max-body", "ARMOR_MAX_BODY", "default request body limit in bytes (default 65536)", 2, &armor_cfg.max_body},
-  {"max-connections", "ARMOR_MAX_CONNECTIONS", "connection limit (default 4096)", 2, &armor_cfg.max_connections},
-  {"conn-timeout", "ARMOR_CONN_TIMEOUT", "idle connection timeout in seconds (default 30)", 2, &armor_cfg.conn_timeout},
-  {"request-timeout", "ARMOR_REQUEST_TIMEOUT", "seconds a client has to send a whole request (default 60)", 2, &armor_cfg.request_timeout},
-  {"db-pool", "ARMOR_DB_POOL", "PostgreSQL connections per node (default 16)", 2, &armor_cfg.db_pool},
-  {NULL, NULL, NULL, 0, NULL},
+    {"config", "ARMOR_CONFIG", "read options from FILE (lines of key = value)", 0, &opt_config},
+    {"listen", "ARMOR_LISTEN", "HOST:PORT to listen on (default 127.0.0.1:3443)", 0, &armor_cfg.listen},
+    {"database", "ARMOR_DATABASE", "sqlite:PATH or postgres://user:pass@host:port/db (default sqlite:./data/armor.db)",
+     0, &armor_cfg.database},
+    {"public-url", "ARMOR_PUBLIC_URL", "external base URL used in links and as token issuer", 0, &armor_cfg.public_url},
+    {"tls-cert", "ARMOR_TLS_CERT", "PEM certificate; with --tls-key serves HTTPS", 0, &armor_cfg.tls_cert},
+    {"tls-key", "ARMOR_TLS_KEY", "PEM private key", 0, &armor_cfg.tls_key},
+    {"data-dir", "ARMOR_DATA_DIR", "folder for the master key and default database (default ./data)", 0,
+     &armor_cfg.data_dir},
+    {"master-key-file", "ARMOR_MASTER_KEY_FILE", "file holding the base64 master key (default DATA_DIR/master.key)", 0,
+     &armor_cfg.master_key_file},
+    {"master-key", "ARMOR_MASTER_KEY", "base64 of 32 random bytes; overrides the key file", 0, &armor_cfg.master_key},
+    {"log-level", "ARMOR_LOG_LEVEL", "error, warning, info or debug (default info)", 0, &armor_cfg.log_level},
+    {"insecure-bind", "ARMOR_INSECURE_BIND", "allow plain HTTP on a non-loopback address (behind a TLS proxy)", 1,
+     &armor_cfg.insecure_bind},
+    {"access-log", "ARMOR_ACCESS_LOG", "log one line per request (default true)", 1, &armor_cfg.access_log},
+    {"http-threads", "ARMOR_HTTP_THREADS", "HTTP thread pool size (default: number of cores)", 2,
+     &armor_cfg.http_threads},
+    {"workers", "ARMOR_WORKERS", "password-hashing worker threads (default: number of cores)", 2, &armor_cfg.workers},
+    {"queue", "ARMOR_QUEUE", "bound of the slow-work queue (default 64 per worker)", 2, &armor_cfg.queue},
+    {"max-body", "ARMOR_MAX_BODY", "default request body limit in bytes (default 65536)", 2, &armor_cfg.max_body},
+    {"max-connections", "ARMOR_MAX_CONNECTIONS", "connection limit (default 4096)", 2, &armor_cfg.max_connections},
+    {"conn-timeout", "ARMOR_CONN_TIMEOUT", "idle connection timeout in seconds (default 30)", 2,
+     &armor_cfg.conn_timeout},
+    {"trusted-proxies", "ARMOR_TRUSTED_PROXIES",
+     "comma-separated proxy addresses or CIDRs (e.g. 127.0.0.1,10.0.0.0/8) whose X-Forwarded-For names the client", 0,
+     &armor_cfg.trusted_proxies},
+    {"request-timeout", "ARMOR_REQUEST_TIMEOUT", "seconds a client has to send a whole request (default 60)", 2,
+     &armor_cfg.request_timeout},
+    {"db-pool", "ARMOR_DB_POOL", "PostgreSQL connections per node (default 16)", 2, &armor_cfg.db_pool},
+    {NULL, NULL, NULL, 0, NULL},
 };
 
 /* Forgets an earlier load, so that loading twice (tests) starts from the defaults again. */
 static void reset(void) {
-  char **strs[] = {&armor_cfg.listen,     &armor_cfg.database,   &armor_cfg.public_url,      &armor_cfg.tls_cert,
-                   &armor_cfg.tls_key,    &armor_cfg.data_dir,   &armor_cfg.master_key_file, &armor_cfg.log_level,
-                   &armor_cfg.host,       &opt_config};
+  char **strs[] = {&armor_cfg.listen,  &armor_cfg.database, &armor_cfg.public_url,      &armor_cfg.tls_cert,
+                   &armor_cfg.tls_key, &armor_cfg.data_dir, &armor_cfg.master_key_file, &armor_cfg.log_level,
+                   &armor_cfg.host,    &opt_config};
   for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
     armor_free(*strs[i]);
     *strs[i] = NULL;
@@ -85,8 +95,10 @@ static int set_value(const struct armor_opt *o, const char *val, const char *src
   }
   case 1: {
     bool *t = o->target;
-    if (!val || !strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes")) *t = true;
-    else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no")) *t = false;
+    if (!val || !strcmp(val, "true") || !strcmp(val, "1") || !strcmp(val, "yes"))
+      *t = true;
+    else if (!strcmp(val, "false") || !strcmp(val, "0") || !strcmp(val, "no"))
+      *t = false;
     else {
       fprintf(stderr, "armor: %s: --%s expects true or false\n", src, o->flag);
       return -1;
@@ -200,7 +212,7 @@ int armor_config_load(const char *cmd, int argc, char **argv, const struct armor
   /* First pass: find --config and --help so the file loads before env and flags. */
   for (int i = 0; i < argc; i++) {
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) help_requested = 1;
-    const char *v = !strncmp(argv[i], "--config=", 9) ? argv[i] + 9
+    const char *v = !strncmp(argv[i], "--config=", 9)                ? argv[i] + 9
                     : (!strcmp(argv[i], "--config") && i + 1 < argc) ? argv[i + 1]
                                                                      : NULL;
     if (v) {

@@ -8,26 +8,27 @@
 #include <stdbool.h>
 
 struct armor_config {
-  char *listen;        /* HOST:PORT, default 127.0.0.1:3443 */
-  char *database;      /* sqlite:PATH or postgres://... */
-  char *public_url;    /* external base URL; default derived from listen */
-  char *tls_cert;      /* PEM file paths; both or neither */
+  char *listen;     /* HOST:PORT, default 127.0.0.1:3443 */
+  char *database;   /* sqlite:PATH or postgres://... */
+  char *public_url; /* external base URL; default derived from listen */
+  char *tls_cert;   /* PEM file paths; both or neither */
   char *tls_key;
-  char *data_dir;      /* folder for the master key and SQLite; default ./data */
+  char *data_dir;        /* folder for the master key and SQLite; default ./data */
   char *master_key_file; /* default <data_dir>/master.key */
-  char *master_key;    /* base64 of 32 bytes; overrides the file */
-  char *log_level;     /* error|warning|info|debug */
-  bool insecure_bind;  /* allow plain HTTP on a non-loopback address */
-  bool access_log;     /* one line per request */
-  int http_threads;    /* libmicrohttpd thread pool size; default = cores */
-  int workers;         /* slow-work pool size (password hashing); default = cores */
-  int queue;           /* slow-work queue bound; default 64 per worker */
-  int max_body;        /* default request body cap in bytes */
-  int max_connections; /* total connection limit */
-  int conn_timeout;    /* idle connection timeout, seconds */
-  int request_timeout; /* seconds to receive a whole request body; default 60 */
-  int db_pool;         /* PostgreSQL connections per node (upper bound) */
-  char *host;          /* parsed from listen */
+  char *master_key;      /* base64 of 32 bytes; overrides the file */
+  char *log_level;       /* error|warning|info|debug */
+  bool insecure_bind;    /* allow plain HTTP on a non-loopback address */
+  bool access_log;       /* one line per request */
+  int http_threads;      /* libmicrohttpd thread pool size; default = cores */
+  int workers;           /* slow-work pool size (password hashing); default = cores */
+  int queue;             /* slow-work queue bound; default 64 per worker */
+  int max_body;          /* default request body cap in bytes */
+  int max_connections;   /* total connection limit */
+  int conn_timeout;      /* idle connection timeout, seconds */
+  char *trusted_proxies; /* comma-separated IPs/CIDRs whose X-Forwarded-For is believed */
+  int request_timeout;   /* seconds to receive a whole request body; default 60 */
+  int db_pool;           /* PostgreSQL connections per node (upper bound) */
+  char *host;            /* parsed from listen */
   int port;
 };
 
@@ -38,7 +39,7 @@ struct armor_opt {
   const char *flag; /* without leading dashes */
   const char *env;
   const char *help;
-  int type;         /* 0 string, 1 bool, 2 int */
+  int type; /* 0 string, 1 bool, 2 int */
   void *target;
 };
 

@@ -12,7 +12,8 @@
 int armor_secret_init(const char *key_b64, const char *key_file);
 /* Encrypts n bytes; returns a malloc'ed NUL-terminated string the caller frees. */
 char *armor_secret_encrypt(const void *plain, size_t n);
-/* Decrypts; returns malloc'ed plaintext (NUL-terminated, *n its length) or NULL when tampered. Free with armor_free_secret. */
+/* Decrypts; returns malloc'ed plaintext (NUL-terminated, *n its length) or NULL when tampered. Free with
+ * armor_free_secret. */
 unsigned char *armor_secret_decrypt(const char *text, size_t *n);
 /* Keyed hash (BLAKE2b with a subkey of the master key) of a token as hex, for lookups of stored token hashes. */
 void armor_secret_token_hash(const char *token, char out[65]);

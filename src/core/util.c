@@ -112,7 +112,10 @@ void armor_log(int level, const char *fmt, ...) {
   char buf[2048];
   char ts[32];
   armor_time_rfc3339(armor_time(), ts);
-  const char *lv = level <= ARMOR_LOG_ERR ? "error" : level == ARMOR_LOG_WARNING ? "warn" : level == ARMOR_LOG_INFO ? "info" : "debug";
+  const char *lv = level <= ARMOR_LOG_ERR       ? "error"
+                   : level == ARMOR_LOG_WARNING ? "warn"
+                   : level == ARMOR_LOG_INFO    ? "info"
+                                                : "debug";
   int n = snprintf(buf, sizeof buf, "%s %s ", ts, lv);
   if (n < 0) return;
   va_list ap;
@@ -145,7 +148,9 @@ struct armor_arena {
 
 #define ARENA_CHUNK 4096
 
-struct armor_arena *armor_arena_new(void) { return armor_calloc(1, sizeof(struct armor_arena)); }
+struct armor_arena *armor_arena_new(void) {
+  return armor_calloc(1, sizeof(struct armor_arena));
+}
 
 void armor_arena_free(struct armor_arena *a) {
   if (!a) return;

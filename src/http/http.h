@@ -62,8 +62,8 @@ struct armor_principal {
 struct armor_req {
   /* ---- in ---- */
   const char *method;
-  const char *path;   /* percent-decoded path without query */
-  const char *url;    /* raw URL as received */
+  const char *path; /* percent-decoded path without query */
+  const char *url;  /* raw URL as received */
   const struct armor_route *route;
   struct armor_kv params[ARMOR_MAX_PARAMS];
   int nparams;
@@ -129,9 +129,11 @@ bool armor_principal_has(const struct armor_principal *p, const char *perm);
 
 /* ---- JSON body helpers: each replies 400/422 naming the field and returns false ---- */
 /* Required/optional string field; *out is borrowed from r->json (NULL when optional and absent). */
-bool armor_json_str_or_reply(struct armor_req *r, const char *field, bool required, size_t minlen, size_t maxlen, const char **out);
+bool armor_json_str_or_reply(struct armor_req *r, const char *field, bool required, size_t minlen, size_t maxlen,
+                             const char **out);
 bool armor_json_bool_or_reply(struct armor_req *r, const char *field, bool *out, bool *present);
-bool armor_json_int_or_reply(struct armor_req *r, const char *field, long long min, long long max, long long *out, bool *present);
+bool armor_json_int_or_reply(struct armor_req *r, const char *field, long long min, long long max, long long *out,
+                             bool *present);
 /* Rejects fields not in the NULL-terminated list (422 naming the first unknown). */
 bool armor_json_known_or_reply(struct armor_req *r, const char *const *fields);
 
@@ -162,7 +164,12 @@ struct armor_http_opts {
   int request_timeout; /* seconds from the request line to the end of the body; 0: none */
   size_t max_body;
   bool access_log;
+  const char *trusted_proxies; /* comma-separated IPs/CIDRs; NULL: X-Forwarded-For is ignored */
 };
+/* Parses a trusted-proxy list; 0, or -1 with one line in err. Used for start-up validation and by armor_http_start. */
+int armor_http_parse_proxies(const char *list, char *err, size_t errlen);
+/* True when ip (text) falls in the parsed trusted-proxy list. */
+bool armor_http_proxy_trusted(const char *ip);
 /* Binds and listens on host:port without serving yet, so that start-up fails early when the port is taken.
    0, or -1 with one line (no trailing newline) in err. armor_http_start calls it when it was not called. */
 int armor_http_listen(const char *host, int port, char *err, size_t errlen);

@@ -16,10 +16,18 @@ static const char *kv_find(const struct armor_kv *kv, int n, const char *name, b
   return NULL;
 }
 
-const char *armor_req_header(const struct armor_req *r, const char *name) { return kv_find(r->headers, r->nheaders, name, true); }
-const char *armor_req_query(const struct armor_req *r, const char *name) { return kv_find(r->query, r->nquery, name, false); }
-const char *armor_req_param(const struct armor_req *r, const char *name) { return kv_find(r->params, r->nparams, name, false); }
-const char *armor_req_form(const struct armor_req *r, const char *name) { return kv_find(r->form, r->nform, name, false); }
+const char *armor_req_header(const struct armor_req *r, const char *name) {
+  return kv_find(r->headers, r->nheaders, name, true);
+}
+const char *armor_req_query(const struct armor_req *r, const char *name) {
+  return kv_find(r->query, r->nquery, name, false);
+}
+const char *armor_req_param(const struct armor_req *r, const char *name) {
+  return kv_find(r->params, r->nparams, name, false);
+}
+const char *armor_req_form(const struct armor_req *r, const char *name) {
+  return kv_find(r->form, r->nform, name, false);
+}
 
 const char *armor_req_cookie(struct armor_req *r, const char *name) {
   size_t nl = strlen(name);
@@ -105,7 +113,8 @@ void armor_reply_error(struct armor_req *r, int status, const char *code, const 
   reply_doc(r, status, doc);
 }
 
-void armor_reply_field_error(struct armor_req *r, int status, const char *code, const char *field, const char *message) {
+void armor_reply_field_error(struct armor_req *r, int status, const char *code, const char *field,
+                             const char *message) {
   json_t *d = json_object();
   json_object_set_new(d, "field", json_string(field));
   armor_reply_error(r, status, code, message, d);
@@ -117,7 +126,9 @@ void armor_reply_rc(struct armor_req *r, int rc, const char *message) {
   case ARMOR_NOT_FOUND: armor_reply_error(r, 404, "NOT_FOUND", message ? message : "Not found", NULL); break;
   case ARMOR_CONFLICT: armor_reply_error(r, 409, "ALREADY_EXISTS", message ? message : "Already exists", NULL); break;
   case ARMOR_DENIED: armor_reply_error(r, 403, "FORBIDDEN", message ? message : "Forbidden", NULL); break;
-  case ARMOR_UNAUTHORIZED: armor_reply_error(r, 401, "UNAUTHORIZED", message ? message : "Authentication required", NULL); break;
+  case ARMOR_UNAUTHORIZED:
+    armor_reply_error(r, 401, "UNAUTHORIZED", message ? message : "Authentication required", NULL);
+    break;
   case ARMOR_EXPIRED: armor_reply_error(r, 401, "TOKEN_EXPIRED", message ? message : "Token expired", NULL); break;
   case ARMOR_LIMITED:
     if (!kv_find(r->resp_headers, r->nresp_headers, "Retry-After", true)) armor_reply_header(r, "Retry-After", "60");

@@ -48,8 +48,8 @@ void armor_router_init(void) {
 }
 
 /* Matches one pattern; fills params on success. */
-static bool match_one(struct armor_arena *arena, const struct armor_route *rt, const char *path, struct armor_kv *params,
-                      int *nparams) {
+static bool match_one(struct armor_arena *arena, const struct armor_route *rt, const char *path,
+                      struct armor_kv *params, int *nparams) {
   const char *p = rt->pattern, *s = path;
   int np = 0;
   while (*p && *s) {

@@ -24,7 +24,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define MAX_HEADER_BYTES (16 * 1024)
+#define MAX_HEADER_BYTES (8 * 1024)
 #define MAX_JSON_DEPTH 32
 #define MAX_KV 64
 /* Body bytes read and dropped after a refusal before the connection is closed instead of answered. */
@@ -60,8 +60,8 @@ struct ctx {
 
 /* ================================================================ metrics */
 
-static const int status_list[] = {200, 201, 204, 301, 302, 303, 304, 307, 400, 401, 403, 404, 405, 408,
-                                  409, 413, 415, 422, 429, 431, 499, 500, 502, 503, 0};
+static const int status_list[] = {200, 201, 204, 301, 302, 303, 304, 307, 400, 401, 403, 404, 405,
+                                  408, 409, 413, 415, 422, 429, 431, 499, 500, 502, 503, 0};
 #define NSTATUS (sizeof status_list / sizeof status_list[0])
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 #define NBUCKET (sizeof bucket_le / sizeof bucket_le[0])
@@ -105,8 +105,10 @@ void armor_http_metrics(struct armor_buf *b) {
       unsigned long long n = atomic_load(&c->count);
       if (!n) continue;
       char st[8];
-      if (status_list[s]) armor_fmt(st, sizeof st, "%d", status_list[s]);
-      else armor_fmt(st, sizeof st, "other");
+      if (status_list[s])
+        armor_fmt(st, sizeof st, "%d", status_list[s]);
+      else
+        armor_fmt(st, sizeof st, "other");
       armor_buf_printf(b, "armor_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
                        rt ? rt->method : "", rt ? rt->pattern : "unmatched", st, n);
     }
@@ -120,8 +122,10 @@ void armor_http_metrics(struct armor_buf *b) {
       unsigned long long n = atomic_load(&c->count);
       if (!n) continue;
       char st[8];
-      if (status_list[s]) armor_fmt(st, sizeof st, "%d", status_list[s]);
-      else armor_fmt(st, sizeof st, "other");
+      if (status_list[s])
+        armor_fmt(st, sizeof st, "%d", status_list[s]);
+      else
+        armor_fmt(st, sizeof st, "other");
       char lbl[300];
       armor_fmt(lbl, sizeof lbl, "method=\"%s\",route=\"%s\",status=\"%s\"", rt ? rt->method : "",
                 rt ? rt->pattern : "unmatched", st);
@@ -131,12 +135,14 @@ void armor_http_metrics(struct armor_buf *b) {
         armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", lbl, bucket_le[k], cum);
       }
       armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl, n);
-      armor_buf_printf(b, "armor_http_request_duration_seconds_sum{%s} %.6f\n", lbl, (double)atomic_load(&c->sum_us) / 1e6);
+      armor_buf_printf(b, "armor_http_request_duration_seconds_sum{%s} %.6f\n", lbl,
+                       (double)atomic_load(&c->sum_us) / 1e6);
       armor_buf_printf(b, "armor_http_request_duration_seconds_count{%s} %llu\n", lbl, n);
     }
   }
-  armor_buf_printf(b, "# HELP armor_http_inflight Requests in flight.\n# TYPE armor_http_inflight gauge\narmor_http_inflight %d\n",
-                   armor_http_inflight());
+  armor_buf_printf(
+      b, "# HELP armor_http_inflight Requests in flight.\n# TYPE armor_http_inflight gauge\narmor_http_inflight %d\n",
+      armor_http_inflight());
 }
 
 /* ================================================================ worker pool */
@@ -230,6 +236,92 @@ static bool sane_request_id(const char *s) {
   return n >= 1 && n <= 64;
 }
 
+/* ---------------------------------------------------------------- trusted proxies */
+
+#define MAX_PROXIES 32
+struct proxy_net {
+  int family;
+  unsigned char addr[16];
+  int prefix;
+};
+static struct proxy_net proxies[MAX_PROXIES];
+static int nproxies;
+
+static bool parse_ip(const char *s, int *family, unsigned char out[16]) {
+  if (inet_pton(AF_INET, s, out) == 1) {
+    *family = AF_INET;
+    return true;
+  }
+  if (inet_pton(AF_INET6, s, out) == 1) {
+    *family = AF_INET6;
+    return true;
+  }
+  return false;
+}
+
+int armor_http_parse_proxies(const char *list, char *err, size_t errlen) {
+  nproxies = 0;
+  if (!list || !*list) return 0;
+  const char *p = list;
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    if (!*p) break;
+    const char *e = p;
+    while (*e && *e != ',' && *e != ' ') e++;
+    char item[64];
+    if ((size_t)(e - p) >= sizeof item || nproxies >= MAX_PROXIES) {
+      armor_fmt(err, errlen, "--trusted-proxies: entry too long or more than %d entries", MAX_PROXIES);
+      return -1;
+    }
+    memcpy(item, p, (size_t)(e - p));
+    item[e - p] = 0;
+    char *slash = strchr(item, '/');
+    long long prefix = -1;
+    if (slash) {
+      *slash = 0;
+      if (!armor_parse_int(slash + 1, 0, 128, &prefix)) {
+        armor_fmt(err, errlen, "--trusted-proxies: bad prefix length in '%s/%s'", item, slash + 1);
+        return -1;
+      }
+    }
+    struct proxy_net *n = &proxies[nproxies];
+    memset(n, 0, sizeof *n);
+    if (!parse_ip(item, &n->family, n->addr)) {
+      armor_fmt(err, errlen, "--trusted-proxies: '%s' is not an IP address or CIDR", item);
+      return -1;
+    }
+    int maxp = n->family == AF_INET ? 32 : 128;
+    if (prefix > maxp) {
+      armor_fmt(err, errlen, "--trusted-proxies: prefix of '%s' exceeds %d", item, maxp);
+      return -1;
+    }
+    n->prefix = prefix < 0 ? maxp : (int)prefix;
+    nproxies++;
+    p = e;
+  }
+  return 0;
+}
+
+bool armor_http_proxy_trusted(const char *ip) {
+  int fam;
+  unsigned char a[16] = {0};
+  if (!nproxies || !parse_ip(ip, &fam, a)) return false;
+  for (int i = 0; i < nproxies; i++) {
+    const struct proxy_net *n = &proxies[i];
+    if (n->family != fam) continue;
+    int full = n->prefix / 8, rest = n->prefix % 8;
+    if (memcmp(a, n->addr, (size_t)full)) continue;
+    if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest)) & 0xff)) continue;
+    return true;
+  }
+  return false;
+}
+
+/*
+ * The client address: the TCP peer, unless the peer is a trusted proxy; then the
+ * right-most X-Forwarded-For entry that is not itself a trusted proxy (entries to
+ * its left could have been written by the client and are not believed).
+ */
 static void set_client_ip(struct ctx *c) {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   c->req.client_ip[0] = 0;
@@ -239,6 +331,29 @@ static void set_client_ip(struct ctx *c) {
     inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->req.client_ip, sizeof c->req.client_ip);
   else if (sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->req.client_ip, sizeof c->req.client_ip);
+  if (!nproxies || !armor_http_proxy_trusted(c->req.client_ip)) return;
+  const char *xff = armor_req_header(&c->req, "X-Forwarded-For");
+  if (!xff) return;
+  size_t len = strlen(xff);
+  if (len > 2048) return;
+  const char *end = xff + len;
+  while (end > xff) {
+    const char *start = end;
+    while (start > xff && start[-1] != ',') start--;
+    const char *a = start, *b = end;
+    while (a < b && (*a == ' ' || *a == '\t')) a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+    char ip[48];
+    int fam;
+    unsigned char bin[16];
+    if ((size_t)(b - a) == 0 || (size_t)(b - a) >= sizeof ip) return;
+    memcpy(ip, a, (size_t)(b - a));
+    ip[b - a] = 0;
+    if (!parse_ip(ip, &fam, bin)) return; /* a malformed entry ends the trust chain */
+    armor_fmt(c->req.client_ip, sizeof c->req.client_ip, "%s", ip);
+    if (!armor_http_proxy_trusted(ip)) return;
+    end = start > xff ? start - 1 : xff;
+  }
 }
 
 /* ================================================================ response */
@@ -287,8 +402,10 @@ static int json_depth(const char *s, size_t n) {
   for (size_t i = 0; i < n; i++) {
     char ch = s[i];
     if (in_str) {
-      if (ch == '\\') i++;
-      else if (ch == '"') in_str = false;
+      if (ch == '\\')
+        i++;
+      else if (ch == '"')
+        in_str = false;
     } else if (ch == '"') {
       in_str = true;
     } else if (ch == '[' || ch == '{') {
@@ -312,11 +429,13 @@ static char *form_decode(struct armor_arena *a, const char *s, size_t n) {
   char *out = armor_arena_alloc(a, n + 1);
   size_t j = 0;
   for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+') out[j++] = ' ';
+    if (s[i] == '+')
+      out[j++] = ' ';
     else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
       out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
       i += 2;
-    } else out[j++] = s[i];
+    } else
+      out[j++] = s[i];
   }
   out[j] = 0;
   return out;
@@ -358,13 +477,18 @@ static bool prepare_body(struct ctx *c) {
       return true;
     }
     if (!ctype_is(ct, "application/x-www-form-urlencoded")) {
-      if (oauth) armor_reply_oauth_error(r, 400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded");
-      else armor_reply_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/x-www-form-urlencoded", NULL);
+      if (oauth)
+        armor_reply_oauth_error(r, 400, "invalid_request", "Content-Type must be application/x-www-form-urlencoded");
+      else
+        armor_reply_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/x-www-form-urlencoded",
+                          NULL);
       return false;
     }
     if (!parse_form(r)) {
-      if (oauth) armor_reply_oauth_error(r, 400, "invalid_request", "Too many form parameters");
-      else armor_reply_error(r, 400, "BAD_REQUEST", "Too many form parameters", NULL);
+      if (oauth)
+        armor_reply_oauth_error(r, 400, "invalid_request", "Too many form parameters");
+      else
+        armor_reply_error(r, 400, "BAD_REQUEST", "Too many form parameters", NULL);
       return false;
     }
     return true;
@@ -500,7 +624,8 @@ static void new_request_id(struct armor_req *r) {
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *upload_data, size_t *upload_data_size, void **con_cls) {
+                                  const char *version, const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
   (void)cls;
   (void)version;
   struct ctx *c = *con_cls;
@@ -713,15 +838,15 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
   if (ipv6) flags |= MHD_USE_IPv6;
   if (opts.tls_cert_pem) flags |= MHD_USE_TLS;
   struct MHD_OptionItem tlsopts[] = {
-    {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opts.tls_cert_pem},
-    {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts.tls_key_pem},
-    {MHD_OPTION_END, 0, NULL},
+      {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)opts.tls_cert_pem},
+      {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)opts.tls_key_pem},
+      {MHD_OPTION_END, 0, NULL},
   };
   unsigned per_ip = (unsigned)(opts.max_connections / 2 > 0 ? opts.max_connections / 2 : 1);
   daemon_ = MHD_start_daemon(flags, (uint16_t)opts.port, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
                              listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts.threads > 0 ? opts.threads : 1),
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned)opts.conn_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024),
+                             (unsigned)opts.conn_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(24 * 1024),
                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
                              NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY,
                              opts.tls_cert_pem ? tlsopts : &tlsopts[2], MHD_OPTION_END);
@@ -729,8 +854,9 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
     close(listen_fd);
     listen_fd = -1;
     if (opts.tls_cert_pem)
-      armor_fmt(err, errlen, "cannot start HTTPS: the certificate or private key is not usable (check the PEM "
-                             "files and that the key matches the certificate)");
+      armor_fmt(err, errlen,
+                "cannot start HTTPS: the certificate or private key is not usable (check the PEM "
+                "files and that the key matches the certificate)");
     else
       armor_fmt(err, errlen, "cannot start the HTTP server on %s port %d", opts.host, opts.port);
     pool_join();
@@ -747,7 +873,8 @@ void armor_http_stop(int grace_ms) {
   listen_fd = -1;
   int64_t deadline = armor_now_ms() + grace_ms;
   while (armor_http_inflight() > 0 && armor_now_ms() < deadline) usleep(5000);
-  if (armor_http_inflight() > 0) armor_warn("http: %d request(s) still in flight after %d ms", armor_http_inflight(), grace_ms);
+  if (armor_http_inflight() > 0)
+    armor_warn("http: %d request(s) still in flight after %d ms", armor_http_inflight(), grace_ms);
   /* Workers finish what they hold (and resume their connections) before the daemon goes away. */
   pool_join();
   while (armor_http_inflight() > 0 && armor_now_ms() < deadline + 1000) usleep(5000);

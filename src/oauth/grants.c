@@ -400,22 +400,29 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
     fail(err, "invalid_grant", "Refresh token expired or revoked");
     return NULL;
   }
-  int64_t changes = 0;
-  if (!used &&
-      armor_db_exec(db, &changes, "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
-                    "ti", hash, now)) {
-    fail(err, "server_error", "Temporarily unavailable");
-    return NULL;
-  }
-  if (used || changes != 1) {
+  if (used) {
     /* A rotated refresh token came back: the family is compromised. */
     armor_oauth_count(OAUTH_M_REUSE);
     grant_revoke(g.id, "refresh token reused");
     fail(err, "invalid_grant", "Refresh token was already used; the grant is revoked");
     return NULL;
   }
+  /* The scope is checked before the token is spent, so a refused request leaves it usable. */
   if (scope && (!armor_oauth_scope_valid(scope) || !armor_oauth_scope_subset(scope, rscope))) {
     fail(err, "invalid_scope", "The requested scope exceeds the original grant");
+    return NULL;
+  }
+  int64_t changes = 0;
+  if (armor_db_exec(db, &changes, "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
+                    "ti", hash, now)) {
+    fail(err, "server_error", "Temporarily unavailable");
+    return NULL;
+  }
+  if (changes != 1) {
+    /* Another redemption of the same token won the race: treat it as reuse. */
+    armor_oauth_count(OAUTH_M_REUSE);
+    grant_revoke(g.id, "refresh token reused");
+    fail(err, "invalid_grant", "Refresh token was already used; the grant is revoked");
     return NULL;
   }
   struct armor_user u;

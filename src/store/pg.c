@@ -171,8 +171,10 @@ static const char *ensure_prepared(struct armor_db *db, const char *sql) {
   armor_fmt(p->name, sizeof p->name, "a%d", db->next_id++);
   PGresult *r = PQprepare(db->c, p->name, sql, 0, NULL);
   if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-    if (PQstatus(db->c) == CONNECTION_OK) armor_err("postgres: prepare failed: %s: %s", PQresultErrorMessage(r), sql);
-    else armor_warn("postgres: connection lost");
+    if (PQstatus(db->c) == CONNECTION_OK)
+      armor_err("postgres: prepare failed: %s: %s", PQresultErrorMessage(r), sql);
+    else
+      armor_warn("postgres: connection lost");
     PQclear(r);
     return NULL;
   }
@@ -283,8 +285,10 @@ static int begin(struct armor_db *db) {
   }
   int rc = script(db, "BEGIN", err, sizeof err);
   if (rc == ARMOR_DB && PQstatus(db->c) == CONNECTION_OK) rc = script(db, "BEGIN", err, sizeof err);
-  if (rc) armor_err("postgres: begin: %s", err);
-  else db->in_tx = true;
+  if (rc)
+    armor_err("postgres: begin: %s", err);
+  else
+    db->in_tx = true;
   return rc;
 }
 
@@ -300,22 +304,22 @@ static void unlock(struct armor_db *db) {
 }
 
 const struct armor_store_ops armor_store_pg = {
-  .kind = ARMOR_DB_POSTGRES,
-  .check_url = check_url,
-  .connect = connect_,
-  .disconnect = disconnect,
-  .prepare = prepare,
-  .bind_text = bind_text,
-  .bind_int = bind_int,
-  .bind_null = bind_null,
-  .step = step,
-  .text = text,
-  .integer = integer,
-  .is_null = is_null,
-  .changes = changes,
-  .done = done,
-  .script = script,
-  .begin = begin,
-  .lock = lock,
-  .unlock = unlock,
+    .kind = ARMOR_DB_POSTGRES,
+    .check_url = check_url,
+    .connect = connect_,
+    .disconnect = disconnect,
+    .prepare = prepare,
+    .bind_text = bind_text,
+    .bind_int = bind_int,
+    .bind_null = bind_null,
+    .step = step,
+    .text = text,
+    .integer = integer,
+    .is_null = is_null,
+    .changes = changes,
+    .done = done,
+    .script = script,
+    .begin = begin,
+    .lock = lock,
+    .unlock = unlock,
 };

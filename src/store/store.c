@@ -23,8 +23,10 @@ static void make_key(void) { pthread_key_create(&conn_key, close_conn); }
 int armor_store_kind(void) { return ops ? ops->kind : 0; }
 
 int armor_store_open(const char *url, char *err, size_t errlen) {
-  if (!strncmp(url, "sqlite:", 7)) ops = &armor_store_sqlite;
-  else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13)) ops = &armor_store_pg;
+  if (!strncmp(url, "sqlite:", 7))
+    ops = &armor_store_sqlite;
+  else if (!strncmp(url, "postgres://", 11) || !strncmp(url, "postgresql://", 13))
+    ops = &armor_store_pg;
   else {
     armor_fmt(err, errlen, "database URL must start with sqlite: or postgres://");
     return ARMOR_INVALID;
@@ -73,10 +75,14 @@ int armor_store_ping(void) {
   return rc == 1 ? ARMOR_OK : ARMOR_DB;
 }
 
-struct armor_stmt *armor_db_prepare(struct armor_db *db, const char *sql) { return db ? ops->prepare(db, sql) : NULL; }
+struct armor_stmt *armor_db_prepare(struct armor_db *db, const char *sql) {
+  return db ? ops->prepare(db, sql) : NULL;
+}
 void armor_stmt_bind_text(struct armor_stmt *st, int idx, const char *v) {
-  if (v) ops->bind_text(st, idx, v);
-  else ops->bind_null(st, idx);
+  if (v)
+    ops->bind_text(st, idx, v);
+  else
+    ops->bind_null(st, idx);
 }
 void armor_stmt_bind_int(struct armor_stmt *st, int idx, int64_t v) { ops->bind_int(st, idx, v); }
 void armor_stmt_bind_null(struct armor_stmt *st, int idx) { ops->bind_null(st, idx); }
@@ -99,7 +105,10 @@ static struct armor_stmt *vquery(struct armor_db *db, const char *sql, const cha
     case 'i': armor_stmt_bind_int(st, idx, va_arg(ap, int64_t)); break;
     case 'b': armor_stmt_bind_int(st, idx, va_arg(ap, int) ? 1 : 0); break;
     case 'n': armor_stmt_bind_null(st, idx); break;
-    default: armor_err("database: bad bind type '%c'", *t); armor_stmt_done(st); return NULL;
+    default:
+      armor_err("database: bad bind type '%c'", *t);
+      armor_stmt_done(st);
+      return NULL;
     }
   }
   return st;
@@ -120,8 +129,7 @@ int armor_db_exec(struct armor_db *db, int64_t *changes, const char *sql, const 
   va_end(ap);
   if (!st) return ARMOR_DB;
   int rc;
-  while ((rc = armor_stmt_step(st)) == 1) {
-  }
+  while ((rc = armor_stmt_step(st)) == 1) {}
   if (changes) *changes = rc == 0 ? armor_stmt_changes(st) : 0;
   armor_stmt_done(st);
   return rc == 0 ? ARMOR_OK : rc;
@@ -211,7 +219,8 @@ int armor_store_migrate(char *err, size_t errlen) {
        file; on PostgreSQL the advisory lock does. */
     rc = ops->begin(db);
     if (rc) break;
-    struct armor_stmt *st = armor_db_query(db, "SELECT 1 FROM schema_migrations WHERE version = $1", "i", (int64_t)version);
+    struct armor_stmt *st =
+        armor_db_query(db, "SELECT 1 FROM schema_migrations WHERE version = $1", "i", (int64_t)version);
     int have = st ? armor_stmt_step(st) : ARMOR_DB;
     armor_stmt_done(st);
     if (have == 1) {
@@ -228,8 +237,8 @@ int armor_store_migrate(char *err, size_t errlen) {
     rc = ops->script(db, sql, err, errlen);
     armor_free(sql);
     if (!rc)
-      rc = armor_db_exec(db, NULL, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)", "iti",
-                         (int64_t)version, list[i]->name, armor_time());
+      rc = armor_db_exec(db, NULL, "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                         "iti", (int64_t)version, list[i]->name, armor_time());
     if (!rc) rc = armor_db_commit(db);
     if (rc) {
       armor_db_rollback(db);

@@ -26,7 +26,7 @@ struct armor_store_ops {
   /* Runs a script of several statements without parameters. */
   int (*script)(struct armor_db *db, const char *sql, char *err, size_t errlen);
   int (*begin)(struct armor_db *db);
-  int (*lock)(struct armor_db *db);   /* migration lock */
+  int (*lock)(struct armor_db *db); /* migration lock */
   void (*unlock)(struct armor_db *db);
 };
 

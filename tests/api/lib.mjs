@@ -9,6 +9,14 @@ import { fileURLToPath } from 'node:url';
 import net from 'node:net';
 import https from 'node:https';
 import crypto from 'node:crypto';
+import { after } from 'node:test';
+
+// Servers a test forgot to stop (an assertion failed before stop()) would keep the test process alive
+// forever; after the file's last test they are killed.
+const live = new Set();
+after(() => {
+  for (const p of live) p.kill('SIGKILL');
+});
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const BIN = process.env.ARMOR_BIN || join(root, 'build', 'armor');
@@ -73,7 +81,7 @@ export function httpsGet(url, { ca, headers = {} } = {}) {
  * Starts armor serve. opts: { env, args, database (URL; default fresh), dataDir, keepData, port, bin,
  * tls: { cert, key } (file paths; the server then speaks HTTPS) }.
  * The diagnostic routes under /api/_test are on (ARMOR_TEST_ROUTES=1) unless opts.env overrides it.
- * Returns { url, port, proc, dataDir, database, exited, log(), stop(signal), kill() }.
+ * Returns { url, port, proc, dataDir, database, exited, ca, log(), waitForLog(re, ms), stop(signal), kill() }.
  * stop() throws when the log holds a sanitizer report.
  */
 export async function startServer(opts = {}) {
@@ -89,7 +97,8 @@ export async function startServer(opts = {}) {
   const proc = spawn(opts.bin || BIN, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.on('data', (d) => { out += d; });
   proc.stderr.on('data', (d) => { out += d; });
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => resolve({ code, signal })));
+  live.add(proc);
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => { live.delete(proc); resolve({ code, signal }); }));
   const scheme = opts.tls ? 'https' : 'http';
   const url = `${scheme}://127.0.0.1:${port}`;
   const ca = opts.tls ? readFileSync(opts.tls.cert) : undefined;
@@ -114,6 +123,15 @@ export async function startServer(opts = {}) {
   const server = {
     url, port, proc, dataDir, database, exited, ca,
     log: () => out,
+    /** Resolves with the log once it matches re (a line may be written just after the answer was sent). */
+    async waitForLog(re, timeout = 5000) {
+      const end = Date.now() + timeout;
+      while (!re.test(out)) {
+        if (Date.now() > end) throw new Error(`log did not match ${re} within ${timeout} ms:\n${out.slice(-3000)}`);
+        await sleep(20);
+      }
+      return out;
+    },
     async stop(signal = 'SIGTERM') {
       if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
       const st = await exited;

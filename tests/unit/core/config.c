@@ -12,9 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *const envs[] = {"ARMOR_CONFIG", "ARMOR_LISTEN", "ARMOR_DATABASE", "ARMOR_PUBLIC_URL", "ARMOR_TLS_CERT",
-                                   "ARMOR_TLS_KEY", "ARMOR_LOG_LEVEL", "ARMOR_INSECURE_BIND", "ARMOR_HTTP_THREADS",
-                                   "ARMOR_MAX_BODY", "ARMOR_DATA_DIR", NULL};
+static const char *const envs[] = {"ARMOR_CONFIG",       "ARMOR_LISTEN",   "ARMOR_DATABASE",  "ARMOR_PUBLIC_URL",
+                                   "ARMOR_TLS_CERT",     "ARMOR_TLS_KEY",  "ARMOR_LOG_LEVEL", "ARMOR_INSECURE_BIND",
+                                   "ARMOR_HTTP_THREADS", "ARMOR_MAX_BODY", "ARMOR_DATA_DIR",  NULL};
 
 static int clean_env(void **state) {
   (void)state;
@@ -45,8 +45,8 @@ static void defaults(void **state) {
 
 static void flags_both_forms(void **state) {
   (void)state;
-  const char *argv[] = {"--listen", "[::1]:8080", "--database=postgres://x@h/db", "--insecure-bind", "--max-body=100",
-                        "--public-url", "https://auth.example.com///"};
+  const char *argv[] = {"--listen",       "[::1]:8080",   "--database=postgres://x@h/db", "--insecure-bind",
+                        "--max-body=100", "--public-url", "https://auth.example.com///"};
   assert_int_equal(load(7, argv), 0);
   assert_string_equal(armor_cfg.host, "::1");
   assert_int_equal(armor_cfg.port, 8080);
@@ -75,8 +75,8 @@ static void precedence_file_env_flag(void **state) {
   setenv("ARMOR_MAX_BODY", "20", 1);
   const char *argv[] = {"--config", path, "--max-body", "30"};
   assert_int_equal(load(4, argv), 0);
-  assert_int_equal(armor_cfg.port, 2222);        /* env over file */
-  assert_int_equal(armor_cfg.max_body, 30);      /* flag over env */
+  assert_int_equal(armor_cfg.port, 2222);            /* env over file */
+  assert_int_equal(armor_cfg.max_body, 30);          /* flag over env */
   assert_string_equal(armor_cfg.log_level, "debug"); /* file over default */
   assert_false(armor_cfg.access_log);
   /* ARMOR_CONFIG names the file when --config is absent. */
@@ -97,10 +97,21 @@ static void precedence_file_env_flag(void **state) {
 static void refusals(void **state) {
   (void)state;
   const char *cases[][2] = {
-    {"--nope", NULL},          {"positional", NULL},        {"--listen", NULL},          {"--listen", "nohost"},
-    {"--listen", "1.2.3.4:0"}, {"--listen", "host.tld:80"}, {"--listen", ":80"},         {"--max-body", "0"},
-    {"--max-body", "-1"},      {"--max-body", "ten"},       {"--log-level", "verbose"},  {"--public-url", "auth.example"},
-    {"--tls-cert", "only.pem"}, {"--insecure-bind=perhaps", NULL}, {"--config", "/nonexistent/armor.conf"},
+      {"--nope", NULL},
+      {"positional", NULL},
+      {"--listen", NULL},
+      {"--listen", "nohost"},
+      {"--listen", "1.2.3.4:0"},
+      {"--listen", "host.tld:80"},
+      {"--listen", ":80"},
+      {"--max-body", "0"},
+      {"--max-body", "-1"},
+      {"--max-body", "ten"},
+      {"--log-level", "verbose"},
+      {"--public-url", "auth.example"},
+      {"--tls-cert", "only.pem"},
+      {"--insecure-bind=perhaps", NULL},
+      {"--config", "/nonexistent/armor.conf"},
   };
   for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     const char *argv[2] = {cases[i][0], cases[i][1]};
@@ -134,13 +145,13 @@ static void loopback(void **state) {
 int main(void) {
   armor_alloc_init();
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test_setup(defaults, clean_env),
-    cmocka_unit_test_setup(flags_both_forms, clean_env),
-    cmocka_unit_test_setup(tls_changes_the_default_public_url, clean_env),
-    cmocka_unit_test_setup(precedence_file_env_flag, clean_env),
-    cmocka_unit_test_setup(refusals, clean_env),
-    cmocka_unit_test_setup(help, clean_env),
-    cmocka_unit_test(loopback),
+      cmocka_unit_test_setup(defaults, clean_env),
+      cmocka_unit_test_setup(flags_both_forms, clean_env),
+      cmocka_unit_test_setup(tls_changes_the_default_public_url, clean_env),
+      cmocka_unit_test_setup(precedence_file_env_flag, clean_env),
+      cmocka_unit_test_setup(refusals, clean_env),
+      cmocka_unit_test_setup(help, clean_env),
+      cmocka_unit_test(loopback),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -100,7 +100,8 @@ static void hex_and_hashes(void **state) {
   char r[64];
   armor_random_b64url(32, r, sizeof r);
   assert_int_equal(strlen(r), 43);
-  for (const char *p = r; *p; p++) assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
+  for (const char *p = r; *p; p++)
+    assert_non_null(strchr("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_", *p));
 }
 
 static void constant_time_equality(void **state) {
@@ -142,9 +143,15 @@ int main(void) {
   if (sodium_init() < 0) return 1;
   armor_alloc_init();
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(parse_int),        cmocka_unit_test(fmt_truncates_safely),   cmocka_unit_test(buf_has_a_hard_cap),
-    cmocka_unit_test(arena_allocations), cmocka_unit_test(uuids),                 cmocka_unit_test(hex_and_hashes),
-    cmocka_unit_test(constant_time_equality), cmocka_unit_test(times),          cmocka_unit_test(log_levels),
+      cmocka_unit_test(parse_int),
+      cmocka_unit_test(fmt_truncates_safely),
+      cmocka_unit_test(buf_has_a_hard_cap),
+      cmocka_unit_test(arena_allocations),
+      cmocka_unit_test(uuids),
+      cmocka_unit_test(hex_and_hashes),
+      cmocka_unit_test(constant_time_equality),
+      cmocka_unit_test(times),
+      cmocka_unit_test(log_levels),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

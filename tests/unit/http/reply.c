@@ -66,11 +66,16 @@ static void rc_mapping(void **state) {
   struct {
     int rc, status;
     const char *code;
-  } m[] = {{ARMOR_INVALID, 400, "BAD_REQUEST"},   {ARMOR_NOT_FOUND, 404, "NOT_FOUND"},
-           {ARMOR_CONFLICT, 409, "ALREADY_EXISTS"}, {ARMOR_DENIED, 403, "FORBIDDEN"},
-           {ARMOR_UNAUTHORIZED, 401, "UNAUTHORIZED"}, {ARMOR_EXPIRED, 401, "TOKEN_EXPIRED"},
-           {ARMOR_LIMITED, 429, "RATE_LIMITED"},  {ARMOR_BUSY, 503, "UNAVAILABLE"},
-           {ARMOR_DB, 503, "UNAVAILABLE"},        {ARMOR_INTERNAL, 500, "INTERNAL"}};
+  } m[] = {{ARMOR_INVALID, 400, "BAD_REQUEST"},
+           {ARMOR_NOT_FOUND, 404, "NOT_FOUND"},
+           {ARMOR_CONFLICT, 409, "ALREADY_EXISTS"},
+           {ARMOR_DENIED, 403, "FORBIDDEN"},
+           {ARMOR_UNAUTHORIZED, 401, "UNAUTHORIZED"},
+           {ARMOR_EXPIRED, 401, "TOKEN_EXPIRED"},
+           {ARMOR_LIMITED, 429, "RATE_LIMITED"},
+           {ARMOR_BUSY, 503, "UNAVAILABLE"},
+           {ARMOR_DB, 503, "UNAVAILABLE"},
+           {ARMOR_INTERNAL, 500, "INTERNAL"}};
   for (size_t i = 0; i < sizeof m / sizeof m[0]; i++) {
     struct armor_req *r = req_new(NULL);
     armor_reply_rc(r, m[i].rc, NULL);
@@ -186,9 +191,13 @@ int main(void) {
   armor_alloc_init();
   armor_log_level = ARMOR_LOG_WARNING;
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(envelope_ok),   cmocka_unit_test(rc_mapping),      cmocka_unit_test(internal_errors_say_nothing),
-    cmocka_unit_test(string_fields), cmocka_unit_test(int_and_bool_fields), cmocka_unit_test(unknown_fields),
-    cmocka_unit_test(request_lookups),
+      cmocka_unit_test(envelope_ok),
+      cmocka_unit_test(rc_mapping),
+      cmocka_unit_test(internal_errors_say_nothing),
+      cmocka_unit_test(string_fields),
+      cmocka_unit_test(int_and_bool_fields),
+      cmocka_unit_test(unknown_fields),
+      cmocka_unit_test(request_lookups),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

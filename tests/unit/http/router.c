@@ -130,7 +130,8 @@ static void every_route_matches_itself(void **state) {
     path[j] = 0;
     struct m m = match(rt->method, path);
     assert_int_equal(m.status, 200);
-    if (strcmp(m.rt->pattern, rt->pattern)) print_message("%s %s shadowed by %s\n", rt->method, rt->pattern, m.rt->pattern);
+    if (strcmp(m.rt->pattern, rt->pattern))
+      print_message("%s %s shadowed by %s\n", rt->method, rt->pattern, m.rt->pattern);
     assert_string_equal(m.rt->method, rt->method);
   }
 }
@@ -149,14 +150,14 @@ static void allow_buffer_never_overflows(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-    cmocka_unit_test(literal_routes),
-    cmocka_unit_test(params_capture_one_segment),
-    cmocka_unit_test(method_not_allowed_lists_allow),
-    cmocka_unit_test(head_matches_get),
-    cmocka_unit_test(prefix_routes),
-    cmocka_unit_test(test_routes_can_be_disabled),
-    cmocka_unit_test(every_route_matches_itself),
-    cmocka_unit_test(allow_buffer_never_overflows),
+      cmocka_unit_test(literal_routes),
+      cmocka_unit_test(params_capture_one_segment),
+      cmocka_unit_test(method_not_allowed_lists_allow),
+      cmocka_unit_test(head_matches_get),
+      cmocka_unit_test(prefix_routes),
+      cmocka_unit_test(test_routes_can_be_disabled),
+      cmocka_unit_test(every_route_matches_itself),
+      cmocka_unit_test(allow_buffer_never_overflows),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }

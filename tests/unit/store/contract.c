@@ -28,8 +28,9 @@ static struct armor_db *db(void) {
 }
 
 static int64_t count_rows(const char *where_name) {
-  struct armor_stmt *st = where_name ? armor_db_query(db(), "SELECT COUNT(*) FROM ct_items WHERE name = $1", "t", where_name)
-                                     : armor_db_query(db(), "SELECT COUNT(*) FROM ct_items", "");
+  struct armor_stmt *st = where_name
+                              ? armor_db_query(db(), "SELECT COUNT(*) FROM ct_items WHERE name = $1", "t", where_name)
+                              : armor_db_query(db(), "SELECT COUNT(*) FROM ct_items", "");
   assert_non_null(st);
   assert_int_equal(armor_stmt_step(st), 1);
   int64_t n = armor_stmt_int(st, 0);
@@ -70,11 +71,14 @@ static int fresh_table(void **state) {
 static void insert_select_update_delete(void **state) {
   (void)state;
   int64_t ch = -1;
-  assert_int_equal(armor_db_exec(db(), &ch, "INSERT INTO ct_items (id, name, n, note, flag) VALUES ($1, $2, $3, $4, $5)",
-                                 "ttitb", "a", "alpha", (int64_t)7, "first", true), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), &ch,
+                                 "INSERT INTO ct_items (id, name, n, note, flag) VALUES ($1, $2, $3, $4, $5)", "ttitb",
+                                 "a", "alpha", (int64_t)7, "first", true),
+                   ARMOR_OK);
   assert_int_equal(ch, 1);
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name, n) VALUES ($1, $2, $3)", "tti", "b", "beta",
-                                 (int64_t)-9000000000000000001LL), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name, n) VALUES ($1, $2, $3)", "tti", "b",
+                                 "beta", (int64_t)-9000000000000000001LL),
+                   ARMOR_OK);
   struct armor_stmt *st = armor_db_query(db(), "SELECT id, name, n, note, flag FROM ct_items ORDER BY id", "");
   assert_non_null(st);
   assert_int_equal(armor_stmt_step(st), 1);
@@ -90,7 +94,8 @@ static void insert_select_update_delete(void **state) {
   assert_int_equal(armor_stmt_step(st), 0);
   armor_stmt_done(st);
 
-  assert_int_equal(armor_db_exec(db(), &ch, "UPDATE ct_items SET n = n + $1 WHERE id = $2", "it", (int64_t)1, "a"), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), &ch, "UPDATE ct_items SET n = n + $1 WHERE id = $2", "it", (int64_t)1, "a"),
+                   ARMOR_OK);
   assert_int_equal(ch, 1);
   assert_int_equal(armor_db_exec(db(), &ch, "UPDATE ct_items SET n = 0 WHERE id = $1", "t", "zzz"), ARMOR_OK);
   assert_int_equal(ch, 0);
@@ -103,8 +108,9 @@ static void insert_select_update_delete(void **state) {
 
 static void nulls(void **state) {
   (void)state;
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name, n, note) VALUES ($1, $2, $3, $4)", "ttnt", "n1",
-                                 "null-one", (const char *)NULL), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name, n, note) VALUES ($1, $2, $3, $4)", "ttnt",
+                                 "n1", "null-one", (const char *)NULL),
+                   ARMOR_OK);
   struct armor_stmt *st = armor_db_query(db(), "SELECT n, note, name FROM ct_items WHERE id = $1", "t", "n1");
   assert_int_equal(armor_stmt_step(st), 1);
   assert_true(armor_stmt_is_null(st, 0));
@@ -119,13 +125,15 @@ static void nulls(void **state) {
   assert_int_equal(armor_stmt_int(st, 0), 1);
   armor_stmt_done(st);
   /* A NULL where NOT NULL is required is a database error, not a conflict. */
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "n2", (const char *)NULL),
-                   ARMOR_DB);
+  assert_int_equal(
+      armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "n2", (const char *)NULL),
+      ARMOR_DB);
 }
 
 static void unique_conflict(void **state) {
   (void)state;
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "u1", "uniq"), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "u1", "uniq"),
+                   ARMOR_OK);
   /* Same primary key, same unique name: both are ARMOR_CONFLICT. */
   assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "u1", "other"),
                    ARMOR_CONFLICT);
@@ -135,7 +143,8 @@ static void unique_conflict(void **state) {
   struct armor_stmt *st = armor_db_query(db(), "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "u3", "uniq");
   assert_int_equal(armor_stmt_step(st), ARMOR_CONFLICT);
   armor_stmt_done(st);
-  assert_int_equal(armor_db_exec(db(), NULL, "UPDATE ct_items SET name = $1 WHERE id = $2", "tt", "uniq", "zz"), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "UPDATE ct_items SET name = $1 WHERE id = $2", "tt", "uniq", "zz"),
+                   ARMOR_OK);
   /* The connection is fine afterwards. */
   assert_int_equal(count_rows("uniq"), 1);
   assert_int_equal(armor_store_ping(), ARMOR_OK);
@@ -143,8 +152,9 @@ static void unique_conflict(void **state) {
 
 static void upsert_and_returning(void **state) {
   (void)state;
-  const char *sql = "INSERT INTO ct_items (id, name, n) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET n = ct_items.n + "
-                    "excluded.n RETURNING n";
+  const char *sql =
+      "INSERT INTO ct_items (id, name, n) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET n = ct_items.n + "
+      "excluded.n RETURNING n";
   for (int i = 1; i <= 3; i++) {
     struct armor_stmt *st = armor_db_query(db(), sql, "tti", "up", "upsert", (int64_t)10);
     assert_int_equal(armor_stmt_step(st), 1);
@@ -152,28 +162,35 @@ static void upsert_and_returning(void **state) {
     assert_int_equal(armor_stmt_step(st), 0);
     armor_stmt_done(st);
   }
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING", "tt",
-                                 "up", "upsert"), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                                 "tt", "up", "upsert"),
+                   ARMOR_OK);
 }
 
 static void transactions(void **state) {
   (void)state;
   assert_int_equal(armor_db_begin(db()), ARMOR_OK);
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t1", "rolled-back"), ARMOR_OK);
+  assert_int_equal(
+      armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t1", "rolled-back"),
+      ARMOR_OK);
   assert_int_equal(count_rows("rolled-back"), 1); /* visible inside */
   armor_db_rollback(db());
   assert_int_equal(count_rows("rolled-back"), 0);
 
   assert_int_equal(armor_db_begin(db()), ARMOR_OK);
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t2", "committed"), ARMOR_OK);
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t3", "committed2"), ARMOR_OK);
+  assert_int_equal(
+      armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t2", "committed"), ARMOR_OK);
+  assert_int_equal(
+      armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t3", "committed2"), ARMOR_OK);
   assert_int_equal(armor_db_commit(db()), ARMOR_OK);
   assert_int_equal(count_rows("committed") + count_rows("committed2"), 2);
 
   /* A conflict inside a transaction, then rollback: nothing of it stays, the connection works. */
   assert_int_equal(armor_db_begin(db()), ARMOR_OK);
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t4", "partial"), ARMOR_OK);
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t2", "dup"), ARMOR_CONFLICT);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t4", "partial"),
+                   ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "t2", "dup"),
+                   ARMOR_CONFLICT);
   armor_db_rollback(db());
   assert_int_equal(count_rows("partial"), 0);
   assert_int_equal(count_rows(NULL), 2);
@@ -184,8 +201,10 @@ static void transactions(void **state) {
 
 static void cast_params(void **state) {
   (void)state;
-  struct armor_stmt *st = armor_db_query(db(), "SELECT CAST($1 AS TEXT) || 'x', COALESCE(CAST($2 AS TEXT), 'none'), "
-                                               "CAST($3 AS BIGINT) + 1", "tni", "abc", (int64_t)41);
+  struct armor_stmt *st = armor_db_query(db(),
+                                         "SELECT CAST($1 AS TEXT) || 'x', COALESCE(CAST($2 AS TEXT), 'none'), "
+                                         "CAST($3 AS BIGINT) + 1",
+                                         "tni", "abc", (int64_t)41);
   assert_int_equal(armor_stmt_step(st), 1);
   assert_string_equal(armor_stmt_text(st, 0), "abcx");
   assert_string_equal(armor_stmt_text(st, 1), "none");
@@ -193,11 +212,13 @@ static void cast_params(void **state) {
   armor_stmt_done(st);
   /* Text that looks like SQL is data. */
   const char *evil = "x'); DROP TABLE ct_items; --";
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "e", evil), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "e", evil),
+                   ARMOR_OK);
   assert_int_equal(count_rows(evil), 1);
   /* UTF-8 round trip. */
   const char *utf = "\xc3\xa9t\xc3\xa9 \xf0\x9f\x94\x92 \xe4\xb8\xad";
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "u", utf), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "u", utf),
+                   ARMOR_OK);
   st = armor_db_query(db(), "SELECT name FROM ct_items WHERE id = $1", "t", "u");
   assert_int_equal(armor_stmt_step(st), 1);
   assert_string_equal(armor_stmt_text(st, 0), utf);
@@ -226,7 +247,9 @@ static void statement_cache(void **state) {
   for (int i = 0; i < 3; i++) {
     char id[8];
     armor_fmt(id, sizeof id, "c%d", i);
-    assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name, n) VALUES ($1, $1, $2)", "ti", id, (int64_t)i), ARMOR_OK);
+    assert_int_equal(
+        armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name, n) VALUES ($1, $1, $2)", "ti", id, (int64_t)i),
+        ARMOR_OK);
   }
   const char *q = "SELECT id, n FROM ct_items WHERE n >= $1 ORDER BY n";
   struct armor_stmt *outer = armor_db_query(db(), q, "i", (int64_t)0);
@@ -303,9 +326,11 @@ static void migrations_idempotent(void **state) {
   assert_int_equal(armor_stmt_int(st, 1), 1);
   armor_stmt_done(st);
   /* The platform's own table exists and works. */
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO armor_meta (key, value, updated_at) VALUES ($1, $2, $3) "
-                                              "ON CONFLICT (key) DO UPDATE SET value = excluded.value", "tti", "contract", "1",
-                                 (int64_t)0), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL,
+                                 "INSERT INTO armor_meta (key, value, updated_at) VALUES ($1, $2, $3) "
+                                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                                 "tti", "contract", "1", (int64_t)0),
+                   ARMOR_OK);
 }
 
 /* PostgreSQL: the server drops the connection (as after a restart); the next statement reconnects. */
@@ -351,13 +376,15 @@ static void pg_reconnects(void **state) {
   /* Inside a transaction the statement fails (the transaction is gone), and the connection is usable after. */
   assert_int_equal(armor_db_begin(db()), ARMOR_OK);
   kill_own_connection();
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "r1", "lost"), ARMOR_DB);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "r1", "lost"),
+                   ARMOR_DB);
   armor_db_rollback(db());
   assert_int_equal(count_rows("lost"), 0);
   kill_own_connection();
   /* begin after a dropped connection reconnects too. */
   assert_int_equal(armor_db_begin(db()), ARMOR_OK);
-  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "r2", "kept"), ARMOR_OK);
+  assert_int_equal(armor_db_exec(db(), NULL, "INSERT INTO ct_items (id, name) VALUES ($1, $2)", "tt", "r2", "kept"),
+                   ARMOR_OK);
   assert_int_equal(armor_db_commit(db()), ARMOR_OK);
   assert_int_equal(count_rows("kept"), 1);
 }
@@ -372,17 +399,17 @@ static void kind_and_ping(void **state) {
 /* ---------------------------------------------------------------- runner */
 
 static const struct CMUnitTest cases[] = {
-  cmocka_unit_test(kind_and_ping),
-  cmocka_unit_test(migrations_idempotent),
-  cmocka_unit_test_setup(insert_select_update_delete, fresh_table),
-  cmocka_unit_test_setup(nulls, fresh_table),
-  cmocka_unit_test_setup(unique_conflict, fresh_table),
-  cmocka_unit_test_setup(upsert_and_returning, fresh_table),
-  cmocka_unit_test_setup(transactions, fresh_table),
-  cmocka_unit_test_setup(cast_params, fresh_table),
-  cmocka_unit_test_setup(statement_cache, fresh_table),
-  cmocka_unit_test_setup(threads_write_concurrently, fresh_table),
-  cmocka_unit_test_setup(pg_reconnects, fresh_table),
+    cmocka_unit_test(kind_and_ping),
+    cmocka_unit_test(migrations_idempotent),
+    cmocka_unit_test_setup(insert_select_update_delete, fresh_table),
+    cmocka_unit_test_setup(nulls, fresh_table),
+    cmocka_unit_test_setup(unique_conflict, fresh_table),
+    cmocka_unit_test_setup(upsert_and_returning, fresh_table),
+    cmocka_unit_test_setup(transactions, fresh_table),
+    cmocka_unit_test_setup(cast_params, fresh_table),
+    cmocka_unit_test_setup(statement_cache, fresh_table),
+    cmocka_unit_test_setup(threads_write_concurrently, fresh_table),
+    cmocka_unit_test_setup(pg_reconnects, fresh_table),
 };
 
 /* Runs one admin statement on `admin_url` (CREATE/DROP DATABASE). */
@@ -428,7 +455,8 @@ int main(void) {
     }
     armor_fmt(sql, sizeof sql, "CREATE DATABASE %s", name);
     if (admin(pg, sql)) return 1;
-    armor_fmt(url, sizeof url, "%.*s/%s%s", (int)(slash ? slash - pg : (ptrdiff_t)strlen(pg)), pg, name, query ? query : "");
+    armor_fmt(url, sizeof url, "%.*s/%s%s", (int)(slash ? slash - pg : (ptrdiff_t)strlen(pg)), pg, name,
+              query ? query : "");
     failures += cmocka_run_group_tests_name("store contract: PostgreSQL", cases, setup_suite, teardown_suite);
     armor_fmt(sql, sizeof sql, "DROP DATABASE IF EXISTS %s WITH (FORCE)", name);
     if (admin(pg, sql)) failures++;
