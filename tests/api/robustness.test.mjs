@@ -34,7 +34,7 @@ const secrets = [ADMIN_PASSWORD, MARK_PASSWORD, MARK_TOKEN];
 const KNOWN = [
   { match: /^POST \/api\/auth\/recovery\/(email|sms) .*: status 503$/,
     reason: 'recovery: 503 UNAVAILABLE without Retry-After when email/SMS delivery is not configured, a permanent '
-      + 'condition (src/api/recovery.c:82 on branch recovery: ARMOR_BUSY from armor_recovery_start)' },
+      + 'condition (src/api/recovery.c:82: ARMOR_BUSY from armor_recovery_start answered 503 without Retry-After)' },
 ];
 const known = [];
 
@@ -239,7 +239,7 @@ function authVariants() {
   const v = [
     ['garbage', `Bearer ${MARK_TOKEN}`], ['empty-bearer', 'Bearer '], ['bearer-only', 'Bearer'],
     ['basic', `Basic ${Buffer.from(`admin:${MARK_PASSWORD}`).toString('base64')}`],
-    ['long', `Bearer ${'A'.repeat(12000)}`], ['three-dots', 'Bearer a.b.c'], ['dots', 'Bearer ...'],
+    ['long', `Bearer ${'A'.repeat(6000)}`], ['very long', `Bearer ${'A'.repeat(12000)}`], ['three-dots', 'Bearer a.b.c'], ['dots', 'Bearer ...'],
     ['alg-none', 'Bearer ' + Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url') + '.' +
       Buffer.from(`{"sub":"${crypto.randomUUID()}","aud":"armor","exp":9999999999}`).toString('base64url') + '.'],
     ['token-scheme', `Token ${MARK_TOKEN}`], ['bearer-nul-like', `Bearer ${MARK_TOKEN}%00`],
@@ -349,7 +349,8 @@ function battery(route) {
   const okBody = info.kind === 'json' ? { headers: [JSON_CT], body: JSON.stringify(base) } : info.kind === 'form' ? { headers: [FORM_CT], body: 'a=b' } : {};
   for (const [label, value] of authVariants()) {
     const req = { name: `auth ${label}`, method: route.method, path, headers: [...(okBody.headers || []), ['Authorization', value]], body: okBody.body };
-    if (route.auth && info.kind !== 'json' && info.kind !== 'unknown') req.expect = [401];
+    // Over the header limit (8 KiB) the answer is 431 before authentication.
+    if (route.auth && info.kind !== 'json' && info.kind !== 'unknown') req.expect = label === 'very long' ? [401, 431] : [401];
     both.push(req);
   }
   if (admin.token) {
