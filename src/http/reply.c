@@ -110,6 +110,9 @@ void armor_reply_error(struct armor_req *r, int status, const char *code, const 
                        expired ? "Bearer error=\"invalid_token\", error_description=\"The access token expired\""
                                : "Bearer");
   }
+  /* Every 429 and 503 tells the client when to come back (a handler may have set a closer time). */
+  if ((status == 429 || status == 503) && !kv_find(r->resp_headers, r->nresp_headers, "Retry-After", true))
+    armor_reply_header(r, "Retry-After", "60");
   reply_doc(r, status, doc);
 }
 

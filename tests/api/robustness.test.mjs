@@ -31,11 +31,7 @@ const secrets = [ADMIN_PASSWORD, MARK_PASSWORD, MARK_TOKEN];
 
 // Problems found on other branches and reported, not yet fixed there: matched against the problem lines,
 // they are listed by the todo test at the end instead of failing the battery. Remove an entry once fixed.
-const KNOWN = [
-  { match: /^POST \/api\/auth\/recovery\/(email|sms) .*: status 503$/,
-    reason: 'recovery: 503 UNAVAILABLE without Retry-After when email/SMS delivery is not configured, a permanent '
-      + 'condition (src/api/recovery.c:82: ARMOR_BUSY from armor_recovery_start answered 503 without Retry-After)' },
-];
+const KNOWN = [];
 const known = [];
 
 let srv;
