@@ -59,6 +59,45 @@ static void grant_revoke(const char *grant_id, const char *reason) {
   }
 }
 
+int armor_oauth_revoke_user(const char *user_id) {
+  if (!user_id || !armor_uuid_valid(user_id)) return ARMOR_NOT_FOUND;
+  struct armor_db *db = armor_db_get();
+  if (!db) return ARMOR_DB;
+  int64_t now = armor_time();
+  int64_t horizon = now + armor_oauth_access_ttl();
+  /* Every grant of the user, redeemed or not: its refresh tokens die with revoked_at, its pending code
+     cannot be redeemed any more. The ids are collected first and published after the statement ends. */
+  struct armor_stmt *st = armor_db_query(db,
+                                         "UPDATE oauth_grants SET revoked_at = $2 WHERE user_id = $1 AND "
+                                         "revoked_at IS NULL RETURNING id, kind",
+                                         "ti", user_id, now);
+  if (!st) return ARMOR_DB;
+  json_t *ids = json_array();
+  int rc;
+  while ((rc = armor_stmt_step(st)) == 1)
+    /* Access tokens of 'oauth' grants carry the grant id as sid. The Armor sessions of seed-001 ('api')
+       grants are the caller's business (armor_sessions_revoke_user), so that a password change can keep
+       the session it was made from. */
+    if (!strcmp(armor_stmt_text(st, 1), "oauth")) json_array_append_new(ids, json_string(armor_stmt_text(st, 0)));
+  armor_stmt_done(st);
+  size_t i, n = json_array_size(ids);
+  json_t *v;
+  json_array_foreach(ids, i, v) armor_revoke_session(json_string_value(v), horizon);
+  json_decref(ids);
+  if (rc < 0) return ARMOR_DB;
+  /* The provider's browser sessions: the next /oauth2/authorize shows the sign-in form again. */
+  int64_t ended = 0;
+  if (armor_db_exec(db, &ended, "DELETE FROM oauth_browser_sessions WHERE user_id = $1", "t", user_id)) return ARMOR_DB;
+  if (n || ended) {
+    json_t *d = json_object();
+    json_object_set_new(d, "grants", json_integer((json_int_t)n));
+    json_object_set_new(d, "browser_sessions", json_integer(ended));
+    json_object_set_new(d, "reason", json_string("all grants of the user"));
+    armor_oauth_audit("oauth.grant.revoked", NULL, user_id, d);
+  }
+  return ARMOR_OK;
+}
+
 int armor_oauth_code_issue(const struct armor_oauth_authz *a, char code[64]) {
   struct armor_security_settings s;
   armor_settings_security(&s);

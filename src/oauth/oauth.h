@@ -139,6 +139,15 @@ int armor_oauth_code_redeem(const char *kind, const struct armor_oauth_client *c
 /* Records the Armor session a seed-001 ('api') grant was redeemed for, so that a replay can end it. */
 int armor_oauth_grant_set_session(const char *grant_id, const char *sid);
 
+/*
+ * Ends the user's OAuth access (after a password change or reset, or an administrator's revocation):
+ * revokes every grant of the user, so their refresh tokens and pending codes stop at once and their
+ * access tokens (sid = grant id) within about 2 s on every node, and ends the user's browser sessions
+ * with the provider. Armor sessions, including those of seed-001 grants, are left to
+ * armor_sessions_revoke_user. ARMOR_OK / ARMOR_NOT_FOUND (not a user id) / ARMOR_DB.
+ */
+int armor_oauth_revoke_user(const char *user_id);
+
 /* ================================================================ tokens */
 
 /*
