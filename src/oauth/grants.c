@@ -336,7 +336,9 @@ json_t *armor_oauth_tokens_for_grant(const struct armor_oauth_client *c, const s
   armor_free(at);
   if (c->grants & ARMOR_GRANT_REFRESH) {
     char rt[64];
-    if (refresh_issue(c, g, scope, rt)) {
+    /* The refresh token keeps the grant's scope even when these tokens are narrower (RFC 6749 section 6:
+       the new refresh token's scope is that of the one presented). */
+    if (refresh_issue(c, g, g->scope, rt)) {
       json_decref(o);
       fail(err, "server_error", "Temporarily unavailable");
       return NULL;
@@ -470,7 +472,8 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
     fail(err, "invalid_grant", "The user is no longer available");
     return NULL;
   }
-  /* A refreshed grant keeps the scope it had; the new tokens carry the (narrower) requested one. */
+  /* A refreshed grant keeps the scope it had (so does its new refresh token); the new access and id tokens
+     carry the (narrower) requested one. */
   return armor_oauth_tokens_for_grant(c, &g, scope ? scope : rscope, err);
 }
 

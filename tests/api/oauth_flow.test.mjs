@@ -309,6 +309,35 @@ test('code reuse fails with invalid_grant and revokes what the first redemption 
   assert.equal((await rr.json()).error, 'invalid_grant');
 });
 
+test('refresh: a wider scope is invalid_scope and leaves the refresh token usable; a narrowed refresh keeps the grant scope', async () => {
+  const { code, verifier } = await getCode(web, { scope: 'openid profile' });
+  const r = await redeem(web, code, verifier);
+  assert.equal(r.status, 200);
+  const t = await r.json();
+  const refresh = (rt, extra = {}) => postForm(s.url + '/oauth2/token', { grant_type: 'refresh_token', refresh_token: rt, ...extra }, { authorization: basic(web) });
+  // wider than the grant (email is registered for the client but was not granted), or not a scope at all
+  for (const scope of ['openid profile email', 'openid  profile', 'admin']) {
+    const w = await refresh(t.refresh_token, { scope });
+    assert.equal(w.status, 400, scope);
+    assert.equal((await w.json()).error, 'invalid_scope', scope);
+  }
+  // the same refresh token still works: nothing was spent, the grant is not revoked
+  assert.equal(await introspect(t.access_token), true);
+  let n = await refresh(t.refresh_token, { scope: 'openid' });
+  assert.equal(n.status, 200);
+  const narrowed = await n.json();
+  assert.equal(narrowed.scope, 'openid');
+  assert.equal((await verifyJwt(s, narrowed.access_token, { audience: web.client_id })).payload.scope, 'openid');
+  // RFC 6749 section 6: the new refresh token keeps the scope of the one presented, not the narrowed one
+  n = await refresh(narrowed.refresh_token);
+  assert.equal(n.status, 200);
+  const full = await n.json();
+  assert.equal(full.scope, 'openid profile');
+  n = await refresh(full.refresh_token, { scope: 'openid profile' });
+  assert.equal(n.status, 200);
+  assert.equal(await introspect(t.access_token), true, 'the grant was never revoked');
+});
+
 test('racing redemptions: at most one wins, and what it got is revoked', async () => {
   for (let i = 0; i < 3; i++) {
     const { code, verifier } = await getCode(web);
