@@ -251,6 +251,17 @@ static bool grant_revoked(const char *grant_id) {
 
 /* ================================================================ minting */
 
+bool armor_oauth_resource_check(const struct armor_oauth_client *c, const char *resource,
+                                struct armor_oauth_error *err) {
+  if (!resource) return true;
+  char why[128];
+  if (!armor_oauth_resource_uri_ok(resource, why, sizeof why))
+    return fail(err, "invalid_target", "resource must be an absolute https URI without a fragment");
+  if (!armor_oauth_resource_allowed(c, resource))
+    return fail(err, "invalid_target", "resource is not registered for this client");
+  return true;
+}
+
 static char *access_token(const struct armor_oauth_client *c, const char *sub, const char *scope, const char *sid,
                           int64_t auth_time, const char *resource, int ttl) {
   int64_t now = armor_time();
@@ -307,10 +318,11 @@ static int refresh_issue(const struct armor_oauth_client *c, const struct armor_
 }
 
 json_t *armor_oauth_tokens_for_grant(const struct armor_oauth_client *c, const struct armor_oauth_grant *g,
-                                     const char *scope, struct armor_oauth_error *err) {
+                                     const char *scope, const char *resource, struct armor_oauth_error *err) {
+  if (!armor_oauth_resource_check(c, resource, err)) return NULL;
   if (!scope) scope = g->scope;
   int ttl = armor_oauth_access_ttl();
-  char *at = access_token(c, g->user_id, scope, g->id, g->auth_time, NULL, ttl);
+  char *at = access_token(c, g->user_id, scope, g->id, g->auth_time, resource, ttl);
   if (!at) {
     fail(err, "server_error", "Cannot sign the access token");
     return NULL;
@@ -365,6 +377,7 @@ json_t *armor_oauth_client_credentials(const struct armor_oauth_client *c, const
     fail(err, "invalid_scope", "The requested scope is not registered for this client");
     return NULL;
   }
+  if (!armor_oauth_resource_check(c, resource, err)) return NULL;
   if (!scope) scope = c->scope;
   /* openid and the user-claim scopes mean nothing without a user. */
   if (armor_oauth_scope_has(scope, "openid") && scope != c->scope) {
@@ -387,7 +400,7 @@ json_t *armor_oauth_client_credentials(const struct armor_oauth_client *c, const
 }
 
 json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *token, const char *scope,
-                            struct armor_oauth_error *err) {
+                            const char *resource, struct armor_oauth_error *err) {
   if (!token || !*token || strlen(token) > 128) {
     fail(err, "invalid_grant", "Invalid refresh token");
     return NULL;
@@ -453,6 +466,7 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
     fail(err, "invalid_scope", "The requested scope exceeds the original grant");
     return NULL;
   }
+  if (!armor_oauth_resource_check(c, resource, err)) return NULL; /* before spending, like the scope */
   int64_t changes = 0;
   if (armor_db_exec(db, &changes, "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
                     "ti", hash, now)) {
@@ -474,7 +488,7 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
   }
   /* A refreshed grant keeps the scope it had (so does its new refresh token); the new access and id tokens
      carry the (narrower) requested one. */
-  return armor_oauth_tokens_for_grant(c, &g, scope ? scope : rscope, err);
+  return armor_oauth_tokens_for_grant(c, &g, scope ? scope : rscope, resource, err);
 }
 
 /* ================================================================ introspection, revocation */
