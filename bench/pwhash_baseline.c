@@ -70,9 +70,10 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s verify THREADS SECONDS | %s hash PASSWORD\n", argv[0], argv[0]);
     return 2;
   }
-  int threads = atoi(argv[2]);
-  double secs = atof(argv[3]);
-  if (threads < 1 || threads > 256 || secs <= 0) {
+  char *end1, *end2;
+  long threads = strtol(argv[2], &end1, 10);
+  double secs = strtod(argv[3], &end2);
+  if (*end1 || *end2 || threads < 1 || threads > 256 || secs <= 0) {
     fprintf(stderr, "bad THREADS or SECONDS\n");
     return 2;
   }
@@ -84,8 +85,8 @@ int main(int argc, char **argv) {
   if (!t) return 1;
   double t0 = now();
   deadline = t0 + secs;
-  for (int i = 0; i < threads; i++) pthread_create(&t[i], NULL, verify_loop, NULL);
-  for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+  for (long i = 0; i < threads; i++) pthread_create(&t[i], NULL, verify_loop, NULL);
+  for (long i = 0; i < threads; i++) pthread_join(t[i], NULL);
   double el = now() - t0;
   free(t);
   if (atomic_load(&failed)) {
@@ -101,6 +102,7 @@ int main(int argc, char **argv) {
   /* CPU per verify includes the one hash made at start (a few % at 10 s). */
   printf("cpu_us_per_verify %.0f\n", n ? cpu * 1e6 / (double)n : 0.0);
   printf("# libsodium %s argon2id m=%lu KiB t=%llu p=1, %d threads, %.2f s, %ld verifies, %.1f ms each\n",
-         sodium_version_string(), MEMLIMIT / 1024, OPSLIMIT, threads, el, n, n ? 1000.0 * el * threads / (double)n : 0.0);
+         sodium_version_string(), MEMLIMIT / 1024, OPSLIMIT, (int)threads, el, n,
+         n ? 1000.0 * el * threads / (double)n : 0.0);
   return 0;
 }

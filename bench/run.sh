@@ -365,7 +365,7 @@ mval() { awk -F'\t' -v n="$1" '$1 == n {print $2}' "$OUT/metrics.tsv"; }
 ratio "health / nginx (access log to file)" health nginx_return200 ">=" 0.9
 ratio "health (access log off) / nginx" health_nolog nginx_return200 ">=" 0.9
 ratio "health, access log on / off" health health_nolog info
-limit "idle RSS (MB)" "$(mval idle_rss_kb | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 16 MB
+limit "idle RSS (MiB)" "$(mval idle_rss_kb | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 16 MiB
 limit "start-up to ready, fresh (ms)" "$(mval startup_fresh_ms)" "<" 100 ms
 limit "start-up to ready, existing DB (ms)" "$(mval startup_existing_ms)" "<" 100 ms
 ratio "logins / bare argon2id verify" login pwhash_baseline ">=" 0.85
@@ -373,8 +373,8 @@ ratio "CPU: bare verify / login" pwhash_baseline login ">=" 0.85 7
 ratio "auth/state (JWT) / health" auth_state health_ref_state ">=" 0.6
 limit "auth/state p99 under login load (ms)" "$(row_field auth_state_under_login_load 5)" "<" 10 ms
 [ -n "$(row_field auth_state 5)" ] && printf '%s\t%s\t-\t-\n' "auth/state p99 without login load (ms)" "$(row_field auth_state 5)" >>"$OUT/ratios.tsv"
-limit "RSS at $USERS_N users, idle (MB)" "$(mval "rss_idle_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
-limit "peak RSS at $USERS_N users, after logins (MB)" "$(mval "hwm_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MB
+limit "RSS at $USERS_N users, idle (MiB)" "$(mval "rss_idle_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MiB
+limit "peak RSS at $USERS_N users, after logins (MiB)" "$(mval "hwm_${USERS_N}_users_kb" | awk '{if ($1 != "") printf "%.1f", $1 / 1024}')" "<" 64 MiB
 if [ -n "$(rps "login_${USERS_N}_users")" ]; then
   ratio "logins/s at $USERS_N users / at 100 users" "login_${USERS_N}_users" login_100_users ">=" 0.9
   ratio "CPU per login at $USERS_N users / at 100 users" "login_${USERS_N}_users" login_100_users "<=" 1.1 7
