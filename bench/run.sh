@@ -19,6 +19,10 @@ USERS_N="${USERS_N:-100000}"
 SCENARIOS="${SCENARIOS:-platform login state mixed users oauth}"
 PASSWORD="bench-password-0123"
 
+missing=()
+for t in wrk curl jq sqlite3 gcc cmake awk; do command -v "$t" >/dev/null || missing+=("$t"); done
+[ -f /usr/include/sodium.h ] || missing+=(libsodium-dev)
+[ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]} (apt-get install wrk curl jq sqlite3 gcc cmake libsodium-dev)"
 PEERS=$(peers_dir) || fail "peer folder not found (expected \$(git rev-parse --show-toplevel)/../shared/bench/peers or /work/shared/bench/peers)"
 TS=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$ROOT/bench/results/$TS"
@@ -391,9 +395,9 @@ ratio "introspection / glewlwyd" oauth_introspect glewlwyd_introspect info
   echo
   { echo "$ROW_HEADER" | cut -f1-9; cut -f1-9 "$OUT/rows.tsv"; } | column -t -s $'\t'
   echo
-  [ -s "$OUT/metrics.tsv" ] && { printf 'metric\tvalue\tunit\n'; cut -f1-3 "$OUT/metrics.tsv"; } | column -t -s $'\t' && echo
-  [ -s "$OUT/ratios.tsv" ] && { printf 'check\tvalue\ttarget\tpass\n'; cat "$OUT/ratios.tsv"; } | column -t -s $'\t' && echo
-  [ -s "$OUT/skipped.tsv" ] && { echo "skipped:"; sed 's/\t/: /' "$OUT/skipped.tsv"; }
+  if [ -s "$OUT/metrics.tsv" ]; then { printf 'metric\tvalue\tunit\n'; cut -f1-3 "$OUT/metrics.tsv"; } | column -t -s $'\t'; echo; fi
+  if [ -s "$OUT/ratios.tsv" ]; then { printf 'check\tvalue\ttarget\tpass\n'; cat "$OUT/ratios.tsv"; } | column -t -s $'\t'; echo; fi
+  if [ -s "$OUT/skipped.tsv" ]; then echo "skipped:"; sed 's/\t/: /' "$OUT/skipped.tsv"; fi
 } | tee "$OUT/summary.txt"
 
 tsv_json() { # tsv_json FILE field1 field2 ... -> JSON array of objects (numbers stay numbers)
