@@ -418,3 +418,8 @@ jq -n \
   '{timestamp: $ts, commit: $commit, environment: $env, settings: $settings, rows: $rows, metrics: $metrics,
     ratios: $ratios, skipped: $skipped, runs: $runs}' >"$ROOT/bench/results/$TS.json"
 log "wrote bench/results/$TS.json and $OUT/summary.txt"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
+if [ "${BENCH_STRICT:-0}" = 1 ] && grep -q $'\tNO$' "$OUT/ratios.tsv"; then
+  log "BENCH_STRICT=1: some checks did not pass"
+  exit 1
+fi
