@@ -51,6 +51,11 @@ step "unit tests (CTest, SQLite)"
 unset ARMOR_TEST_PG ARMOR_TEST_PG_URL
 ctest --test-dir "$ASAN_BUILD" --output-on-failure -j "$JOBS" || fail "unit tests"
 
+# The libFuzzer targets are built with clang and run over their seed corpus only
+# (seconds); long runs are `bash fuzz/run.sh -t SECONDS`.
+step "fuzz targets (seed corpus)"
+bash fuzz/run.sh --smoke || fail "fuzz smoke"
+
 # ---------------------------------------------------------------- PostgreSQL
 PGTMP=""
 PGBIN=""

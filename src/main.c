@@ -68,6 +68,13 @@ static int cmd_serve(int argc, char **argv) {
             armor_cfg.host);
     return 2;
   }
+  {
+    char perr[256];
+    if (armor_http_parse_proxies(armor_cfg.trusted_proxies, perr, sizeof perr)) {
+      fprintf(stderr, "armor: %s\n", perr);
+      return 2;
+    }
+  }
   int rc = 2;
   bool store_open = false, app_started = false;
   char *cert = NULL, *key = NULL;

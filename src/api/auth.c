@@ -9,6 +9,7 @@
 #include "auth/accounts.h"
 #include "auth/audit.h"
 #include "auth/password.h"
+#include "oauth/oauth.h"
 #include "settings/settings.h"
 
 #include <stdio.h>
@@ -240,7 +241,10 @@ static void profile(struct armor_req *r) {
       return;
     }
     armor_audit("password.changed", p->user_id, p->user_id, NULL, NULL, NULL);
+    /* Every other Armor session ends, and all OAuth access of the user (grants, refresh tokens, the
+       provider's browser sessions); the session that made the change keeps working. */
     armor_sessions_revoke_user(p->user_id, p->session_id);
+    armor_oauth_revoke_user(p->user_id);
   }
   json_t *data;
   rc = armor_sessions_reissue_access(p->session_id, &data);

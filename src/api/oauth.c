@@ -294,16 +294,14 @@ static void token(struct armor_req *r) {
   json_t *resp = NULL;
   const char *scope = armor_req_form(r, "scope");
   if (scope && !*scope) scope = NULL;
+  /* RFC 8707: only a resource registered for the client, checked before a code or refresh token is spent. */
+  const char *resource = armor_req_form(r, "resource");
+  if (!armor_oauth_resource_check(&c, resource, &e)) {
+    token_refused(r, &c, grant, &e);
+    return;
+  }
   if (!strcmp(grant, "client_credentials")) {
-    const char *resource = armor_req_form(r, "resource");
-    char why[128];
-    if (resource && (strncmp(resource, "https://", 8) && strncmp(resource, "http://", 7))) {
-      e = (struct armor_oauth_error){"invalid_target", "resource must be an absolute URI"};
-    } else if (resource && (strchr(resource, '#') || !armor_oauth_redirect_uri_ok(resource, why, sizeof why))) {
-      e = (struct armor_oauth_error){"invalid_target", "resource must be an absolute URI without a fragment"};
-    } else {
-      resp = armor_oauth_client_credentials(&c, scope, resource, &e);
-    }
+    resp = armor_oauth_client_credentials(&c, scope, resource, &e);
     if (resp)
       token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_CC);
     else
@@ -325,7 +323,7 @@ static void token(struct armor_req *r) {
     int rc = armor_oauth_code_redeem("oauth", &c, code, armor_req_form(r, "redirect_uri"),
                                      armor_req_form(r, "code_verifier"), &g, &e);
     if (rc == ARMOR_OK)
-      resp = armor_oauth_tokens_for_grant(&c, &g, NULL, &e);
+      resp = armor_oauth_tokens_for_grant(&c, &g, NULL, resource, &e);
     else if (rc == ARMOR_DB)
       e = (struct armor_oauth_error){"server_error", "Temporarily unavailable"};
     if (resp)
@@ -339,7 +337,7 @@ static void token(struct armor_req *r) {
     oauth_error(r, 400, "invalid_request", "refresh_token is required");
     return;
   }
-  resp = armor_oauth_refresh(&c, rt, scope, &e);
+  resp = armor_oauth_refresh(&c, rt, scope, resource, &e);
   if (resp)
     token_issued(r, &c, grant, resp, OAUTH_M_ISSUED_REFRESH);
   else

@@ -49,7 +49,9 @@ int armor_accounts_authenticate(const char *username, const char *password, cons
 int armor_accounts_set_password(const char *user_id, const char *new_password, char *msg, size_t msglen);
 int armor_accounts_set_email_verified(const char *user_id, bool verified);
 
-/* Ends every session of the user except except_sid (may be NULL); their tokens stop within 2 s. */
+/* Ends every session of the user except except_sid (may be NULL); their tokens stop within 2 s.
+   With except_sid NULL (a reset, an administrator's revocation) it also ends all OAuth access of the
+   user (armor_oauth_revoke_user: grants, refresh tokens, the provider's browser sessions). */
 int armor_sessions_revoke_user(const char *user_id, const char *except_sid);
 
 /* New reference: array of the user's effective permission strings (sorted, unique). */

@@ -182,8 +182,13 @@ static bool num_claim(json_t *claims, const char *name, bool required, int64_t *
     return !required;
   }
   if (json_is_integer(v)) *out = json_integer_value(v);
-  else if (json_is_real(v)) *out = (int64_t)json_real_value(v);
-  else return false;
+  else if (json_is_real(v)) {
+    /* NumericDate may carry a fraction; values outside what int64 holds (or NaN) are refused. */
+    double d = json_real_value(v);
+    if (!(d > -9.2e18 && d < 9.2e18)) return false;
+    *out = (int64_t)d;
+  } else
+    return false;
   return true;
 }
 

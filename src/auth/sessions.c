@@ -15,6 +15,7 @@
 #include "auth/password.h"
 #include "auth/tokens.h"
 #include "core/secret.h"
+#include "oauth/oauth.h"
 #include "settings/settings.h"
 #include "store/store.h"
 
@@ -423,6 +424,9 @@ int armor_sessions_revoke_user(const char *user_id, const char *except_sid) {
     json_object_set_new(d, "reason", json_string(except_sid ? "all_other_sessions" : "all_sessions"));
     armor_audit("session.revoked", NULL, user_id, NULL, NULL, d);
   }
+  /* Every session means the OAuth ones too: grants, their refresh tokens and the provider's browser
+     sessions. (A password change keeps one Armor session and calls armor_oauth_revoke_user itself.) */
+  if (!except_sid && armor_oauth_revoke_user(user_id) == ARMOR_DB) return ARMOR_DB;
   return ARMOR_OK;
 }
 

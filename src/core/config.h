@@ -25,6 +25,7 @@ struct armor_config {
   int max_body;          /* default request body cap in bytes */
   int max_connections;   /* total connection limit */
   int conn_timeout;      /* idle connection timeout, seconds */
+  char *trusted_proxies; /* comma-separated IPs/CIDRs whose X-Forwarded-For is believed */
   int request_timeout;   /* seconds to receive a whole request body; default 60 */
   int db_pool;           /* PostgreSQL connections per node (upper bound) */
   char *host;            /* parsed from listen */

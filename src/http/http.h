@@ -164,7 +164,12 @@ struct armor_http_opts {
   int request_timeout; /* seconds from the request line to the end of the body; 0: none */
   size_t max_body;
   bool access_log;
+  const char *trusted_proxies; /* comma-separated IPs/CIDRs; NULL: X-Forwarded-For is ignored */
 };
+/* Parses a trusted-proxy list; 0, or -1 with one line in err. Used for start-up validation and by armor_http_start. */
+int armor_http_parse_proxies(const char *list, char *err, size_t errlen);
+/* True when ip (text) falls in the parsed trusted-proxy list. */
+bool armor_http_proxy_trusted(const char *ip);
 /* Binds and listens on host:port without serving yet, so that start-up fails early when the port is taken.
    0, or -1 with one line (no trailing newline) in err. armor_http_start calls it when it was not called. */
 int armor_http_listen(const char *host, int port, char *err, size_t errlen);

@@ -99,7 +99,9 @@ void armor_reply_ok(struct armor_req *r, int status, const char *message, json_t
 void armor_reply_error(struct armor_req *r, int status, const char *code, const char *message, json_t *details) {
   json_t *doc = json_object();
   json_object_set_new(doc, "success", json_false());
-  json_object_set_new(doc, "message", json_string(message ? message : code));
+  /* json_string refuses invalid UTF-8: a message cut mid-character must not drop the member. */
+  json_t *m = json_string(message ? message : code);
+  json_object_set_new(doc, "message", m ? m : json_string(code));
   json_object_set_new(doc, "code", json_string(code));
   if (details) json_object_set_new(doc, "details", details);
   if (status == 401 && !armor_req_header(r, "X-Armor-No-Challenge")) {
@@ -108,6 +110,9 @@ void armor_reply_error(struct armor_req *r, int status, const char *code, const 
                        expired ? "Bearer error=\"invalid_token\", error_description=\"The access token expired\""
                                : "Bearer");
   }
+  /* Every 429 and 503 tells the client when to come back (a handler may have set a closer time). */
+  if ((status == 429 || status == 503) && !kv_find(r->resp_headers, r->nresp_headers, "Retry-After", true))
+    armor_reply_header(r, "Retry-After", "60");
   reply_doc(r, status, doc);
 }
 
@@ -282,7 +287,13 @@ bool armor_json_known_or_reply(struct armor_req *r, const char *const *fields) {
       if (!strcmp(*f, key)) ok = true;
     if (!ok) {
       char m[160];
-      armor_fmt(m, sizeof m, "Unknown field '%.64s'", key);
+      /* Quote at most 64 bytes of the name, cut at a character boundary (the message must stay UTF-8). */
+      size_t n = strlen(key);
+      if (n > 64) {
+        n = 64;
+        while (n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80) n--;
+      }
+      armor_fmt(m, sizeof m, "Unknown field '%.*s'", (int)n, key);
       armor_reply_field_error(r, 422, "VALIDATION_FAILED", key, m);
       return false;
     }

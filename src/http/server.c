@@ -236,6 +236,92 @@ static bool sane_request_id(const char *s) {
   return n >= 1 && n <= 64;
 }
 
+/* ---------------------------------------------------------------- trusted proxies */
+
+#define MAX_PROXIES 32
+struct proxy_net {
+  int family;
+  unsigned char addr[16];
+  int prefix;
+};
+static struct proxy_net proxies[MAX_PROXIES];
+static int nproxies;
+
+static bool parse_ip(const char *s, int *family, unsigned char out[16]) {
+  if (inet_pton(AF_INET, s, out) == 1) {
+    *family = AF_INET;
+    return true;
+  }
+  if (inet_pton(AF_INET6, s, out) == 1) {
+    *family = AF_INET6;
+    return true;
+  }
+  return false;
+}
+
+int armor_http_parse_proxies(const char *list, char *err, size_t errlen) {
+  nproxies = 0;
+  if (!list || !*list) return 0;
+  const char *p = list;
+  while (*p) {
+    while (*p == ' ' || *p == ',') p++;
+    if (!*p) break;
+    const char *e = p;
+    while (*e && *e != ',' && *e != ' ') e++;
+    char item[64];
+    if ((size_t)(e - p) >= sizeof item || nproxies >= MAX_PROXIES) {
+      armor_fmt(err, errlen, "--trusted-proxies: entry too long or more than %d entries", MAX_PROXIES);
+      return -1;
+    }
+    memcpy(item, p, (size_t)(e - p));
+    item[e - p] = 0;
+    char *slash = strchr(item, '/');
+    long long prefix = -1;
+    if (slash) {
+      *slash = 0;
+      if (!armor_parse_int(slash + 1, 0, 128, &prefix)) {
+        armor_fmt(err, errlen, "--trusted-proxies: bad prefix length in '%s/%s'", item, slash + 1);
+        return -1;
+      }
+    }
+    struct proxy_net *n = &proxies[nproxies];
+    memset(n, 0, sizeof *n);
+    if (!parse_ip(item, &n->family, n->addr)) {
+      armor_fmt(err, errlen, "--trusted-proxies: '%s' is not an IP address or CIDR", item);
+      return -1;
+    }
+    int maxp = n->family == AF_INET ? 32 : 128;
+    if (prefix > maxp) {
+      armor_fmt(err, errlen, "--trusted-proxies: prefix of '%s' exceeds %d", item, maxp);
+      return -1;
+    }
+    n->prefix = prefix < 0 ? maxp : (int)prefix;
+    nproxies++;
+    p = e;
+  }
+  return 0;
+}
+
+bool armor_http_proxy_trusted(const char *ip) {
+  int fam;
+  unsigned char a[16] = {0};
+  if (!nproxies || !parse_ip(ip, &fam, a)) return false;
+  for (int i = 0; i < nproxies; i++) {
+    const struct proxy_net *n = &proxies[i];
+    if (n->family != fam) continue;
+    int full = n->prefix / 8, rest = n->prefix % 8;
+    if (memcmp(a, n->addr, (size_t)full)) continue;
+    if (rest && ((a[full] ^ n->addr[full]) & (0xff << (8 - rest)) & 0xff)) continue;
+    return true;
+  }
+  return false;
+}
+
+/*
+ * The client address: the TCP peer, unless the peer is a trusted proxy; then the
+ * right-most X-Forwarded-For entry that is not itself a trusted proxy (entries to
+ * its left could have been written by the client and are not believed).
+ */
 static void set_client_ip(struct ctx *c) {
   const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
   c->req.client_ip[0] = 0;
@@ -245,6 +331,29 @@ static void set_client_ip(struct ctx *c) {
     inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->req.client_ip, sizeof c->req.client_ip);
   else if (sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->req.client_ip, sizeof c->req.client_ip);
+  if (!nproxies || !armor_http_proxy_trusted(c->req.client_ip)) return;
+  const char *xff = armor_req_header(&c->req, "X-Forwarded-For");
+  if (!xff) return;
+  size_t len = strlen(xff);
+  if (len > 2048) return;
+  const char *end = xff + len;
+  while (end > xff) {
+    const char *start = end;
+    while (start > xff && start[-1] != ',') start--;
+    const char *a = start, *b = end;
+    while (a < b && (*a == ' ' || *a == '\t')) a++;
+    while (b > a && (b[-1] == ' ' || b[-1] == '\t')) b--;
+    char ip[48];
+    int fam;
+    unsigned char bin[16];
+    if ((size_t)(b - a) == 0 || (size_t)(b - a) >= sizeof ip) return;
+    memcpy(ip, a, (size_t)(b - a));
+    ip[b - a] = 0;
+    if (!parse_ip(ip, &fam, bin)) return; /* a malformed entry ends the trust chain */
+    armor_fmt(c->req.client_ip, sizeof c->req.client_ip, "%s", ip);
+    if (!armor_http_proxy_trusted(ip)) return;
+    end = start > xff ? start - 1 : xff;
+  }
 }
 
 /* ================================================================ response */
@@ -404,6 +513,9 @@ static bool prepare_body(struct ctx *c) {
     json_t *d = json_object();
     json_object_set_new(d, "line", json_integer(err.line));
     json_object_set_new(d, "column", json_integer(err.column));
+    /* jansson quotes the offending bytes, which may be invalid UTF-8 (json_string would refuse the text). */
+    for (char *p = err.text; *p; p++)
+      if ((unsigned char)*p >= 0x80) *p = '?';
     json_object_set_new(d, "reason", json_string(err.text));
     armor_reply_error(r, 400, "BAD_REQUEST", "Malformed JSON body", d);
     return false;
@@ -429,9 +541,31 @@ static void run_async(void *arg) {
 static enum MHD_Result dispatch(struct ctx *c) {
   struct armor_req *r = &c->req;
   if (c->early_status) {
+    /* OAuth/OIDC endpoints answer errors in the RFC 6749 shape, refusals before the handler included. */
+    if (r->path && (!strncmp(r->path, "/oauth2/", 8) || !strncmp(r->path, "/connect/", 9))) {
+      const char *desc = "No such endpoint";
+      switch (c->early_status) {
+      case 413: desc = "Request body is too large"; break;
+      case 431: desc = "Request headers are too large"; break;
+      case 400: desc = "Conflicting Content-Length or Transfer-Encoding headers"; break;
+      case 405:
+        desc = "Method not allowed";
+        armor_reply_header(r, "Allow", c->allow);
+        break;
+      default: break;
+      }
+      int st = c->early_status == 413 || c->early_status == 431 || c->early_status == 400 || c->early_status == 405
+                 ? c->early_status
+                 : 404;
+      armor_reply_oauth_error(r, st, "invalid_request", desc);
+      return send_reply(c);
+    }
     switch (c->early_status) {
     case 413: armor_reply_error(r, 413, "PAYLOAD_TOO_LARGE", "Request body is too large", NULL); break;
     case 431: armor_reply_error(r, 431, "BAD_REQUEST", "Request headers are too large", NULL); break;
+    case 400:
+      armor_reply_error(r, 400, "BAD_REQUEST", "Conflicting Content-Length or Transfer-Encoding headers", NULL);
+      break;
     case 405: {
       armor_reply_header(r, "Allow", c->allow);
       json_t *d = json_object();
@@ -520,8 +654,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     new_request_id(r);
     set_client_ip(c);
     armor_buf_init(&c->body, opts.max_body);
+    int ncl = 0, nte = 0;
+    for (int i = 0; i < hc.n; i++) {
+      if (armor_streq_ci(hc.kv[i].name, "Content-Length")) ncl++;
+      else if (armor_streq_ci(hc.kv[i].name, "Transfer-Encoding")) nte++;
+    }
     if (hc.bytes > MAX_HEADER_BYTES || hc.n >= MAX_KV) {
       c->early_status = 431;
+    } else if (ncl > 1 || (ncl && nte)) {
+      /* Two framings (libmicrohttpd takes the first Content-Length, a proxy may take another): refuse at once,
+         before the body, so that the connection closes and nothing after the headers is read as a request. */
+      c->early_status = 400;
+      return dispatch(c);
     } else {
       int m = armor_router_match(r->arena, method, url, &r->route, &c->route_index, r->params, &r->nparams, c->allow,
                                  sizeof c->allow);

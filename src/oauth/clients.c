@@ -23,7 +23,8 @@ void armor_oauth_client_clear(struct armor_oauth_client *c) {
   if (!c) return;
   json_decref(c->redirect_uris);
   json_decref(c->post_logout_redirect_uris);
-  c->redirect_uris = c->post_logout_redirect_uris = NULL;
+  json_decref(c->resources);
+  c->redirect_uris = c->post_logout_redirect_uris = c->resources = NULL;
 }
 
 /* ================================================================ scopes */
@@ -163,6 +164,38 @@ bool armor_oauth_redirect_uri_ok(const char *uri, char *why, size_t whylen) {
   return true;
 }
 
+bool armor_oauth_resource_uri_ok(const char *uri, char *why, size_t whylen) {
+  if (strncmp(uri, "https://", 8) && strncmp(uri, "http://", 7)) {
+    armor_fmt(why, whylen, "must be an absolute https URI (http only for loopback hosts)");
+    return false;
+  }
+  return armor_oauth_redirect_uri_ok(uri, why, whylen);
+}
+
+static void resource_hash(const char *uri, unsigned char out[32]) {
+  crypto_generichash(out, 32, (const unsigned char *)uri, strlen(uri), NULL, 0);
+}
+
+/* Fills the hashes that cached copies check a `resource` against. */
+static void resource_hashes(struct armor_oauth_client *c, const json_t *list) {
+  c->nresources = 0;
+  size_t i;
+  json_t *v;
+  json_array_foreach(list, i, v) {
+    if (c->nresources >= ARMOR_OAUTH_MAX_RESOURCES) break;
+    if (json_is_string(v)) resource_hash(json_string_value(v), c->resource_hash[c->nresources++]);
+  }
+}
+
+bool armor_oauth_resource_allowed(const struct armor_oauth_client *c, const char *resource) {
+  if (!resource || !*resource || strlen(resource) > MAX_URI_LEN) return false;
+  unsigned char h[32];
+  resource_hash(resource, h);
+  for (int i = 0; i < c->nresources; i++)
+    if (!memcmp(h, c->resource_hash[i], sizeof h)) return true;
+  return false;
+}
+
 bool armor_oauth_uri_listed(const json_t *list, const char *uri) {
   size_t i;
   json_t *v;
@@ -225,6 +258,7 @@ json_t *armor_oauth_client_to_json(const struct armor_oauth_client *c) {
   json_object_set_new(o, "redirect_uris", c->redirect_uris ? json_deep_copy(c->redirect_uris) : json_array());
   json_object_set_new(o, "post_logout_redirect_uris",
                       c->post_logout_redirect_uris ? json_deep_copy(c->post_logout_redirect_uris) : json_array());
+  json_object_set_new(o, "resources", c->resources ? json_deep_copy(c->resources) : json_array());
   json_object_set_new(o, "scopes", words_to_array(c->scope));
   json_object_set_new(o, "token_endpoint_auth_method", json_string(c->auth_method));
   json_object_set_new(o, "skip_consent", json_boolean(c->skip_consent));
@@ -242,15 +276,18 @@ static bool verr(struct armor_oauth_verr *e, const char *field, const char *fmt,
 }
 
 static bool uri_list(const json_t *v, const char *field, json_t **out, struct armor_oauth_verr *e) {
+  bool resources = !strcmp(field, "resources");
   if (!json_is_array(v)) return verr(e, field, "Field '%s' must be an array of URIs", field);
-  if (json_array_size(v) > MAX_URIS) return verr(e, field, "Field '%s' holds at most 20 URIs", field);
+  if (json_array_size(v) > (resources ? ARMOR_OAUTH_MAX_RESOURCES : MAX_URIS))
+    return verr(e, field, "Field '%s' holds at most 20 URIs", field);
   size_t i;
   json_t *u;
   json_array_foreach(v, i, u) {
     if (!json_is_string(u) || strlen(json_string_value(u)) != json_string_length(u))
       return verr(e, field, "Field '%s' must be an array of strings", field);
     char why[128];
-    if (!armor_oauth_redirect_uri_ok(json_string_value(u), why, sizeof why)) {
+    if (!(resources ? armor_oauth_resource_uri_ok : armor_oauth_redirect_uri_ok)(json_string_value(u), why,
+                                                                                 sizeof why)) {
       e->field = field;
       armor_fmt(e->msg, sizeof e->msg, "%s: '%.80s' %s", field, json_string_value(u), why);
       return false;
@@ -265,6 +302,7 @@ static const char *const client_fields[] = {"name",
                                             "grant_types",
                                             "redirect_uris",
                                             "post_logout_redirect_uris",
+                                            "resources",
                                             "scopes",
                                             "token_endpoint_auth_method",
                                             "skip_consent",
@@ -330,6 +368,11 @@ static bool apply(struct armor_oauth_client *c, const json_t *in, bool create, s
   if (v && !uri_list(v, "redirect_uris", &c->redirect_uris, e)) return false;
   v = json_object_get(in, "post_logout_redirect_uris");
   if (v && !uri_list(v, "post_logout_redirect_uris", &c->post_logout_redirect_uris, e)) return false;
+  v = json_object_get(in, "resources");
+  if (v) {
+    if (!uri_list(v, "resources", &c->resources, e)) return false;
+    resource_hashes(c, c->resources);
+  }
   v = json_object_get(in, "scopes");
   if (v) {
     if (!json_is_array(v) || json_array_size(v) > MAX_SCOPES)
@@ -381,6 +424,7 @@ static void client_defaults(struct armor_oauth_client *c, const json_t *in) {
   armor_fmt(c->id_token_alg, sizeof c->id_token_alg, "ES256");
   c->redirect_uris = json_array();
   c->post_logout_redirect_uris = json_array();
+  c->resources = json_array();
   /* Default scopes follow the grants asked for: OIDC scopes for user-facing clients. */
   json_t *g = json_object_get(in, "grant_types");
   bool code = !g;
@@ -394,7 +438,7 @@ static void client_defaults(struct armor_oauth_client *c, const json_t *in) {
 
 #define CLIENT_COLS                                                                                                    \
   "id, name, secret_hash, token_endpoint_auth_method, grant_types, redirect_uris, post_logout_redirect_uris, scopes, " \
-  "skip_consent, id_token_alg, created_at, updated_at, secret_rotated_at"
+  "skip_consent, id_token_alg, created_at, updated_at, secret_rotated_at, resources"
 
 /* Fills c from a row of CLIENT_COLS; secret_hash (col 2) into hash when non-NULL. */
 static void client_from_row(struct armor_stmt *st, struct armor_oauth_client *c, char hash[65], bool lists) {
@@ -424,6 +468,17 @@ static void client_from_row(struct armor_stmt *st, struct armor_oauth_client *c,
   c->created_at = armor_stmt_int(st, 10);
   c->updated_at = armor_stmt_int(st, 11);
   c->secret_rotated_at = armor_stmt_is_null(st, 12) ? 0 : armor_stmt_int(st, 12);
+  /* The allowed resources: always as hashes (cached copies check them), as a list when asked. */
+  json_t *res = json_loads(armor_stmt_text(st, 13) ? armor_stmt_text(st, 13) : "[]", 0, NULL);
+  if (!json_is_array(res)) {
+    json_decref(res);
+    res = json_array();
+  }
+  resource_hashes(c, res);
+  if (lists)
+    c->resources = res;
+  else
+    json_decref(res);
 }
 
 static int load(const char *id, struct armor_oauth_client *c, char hash[65], bool lists) {
@@ -459,17 +514,18 @@ int armor_oauth_client_create(const json_t *in, const char *actor, json_t **out,
   }
   char grants[128];
   grants_to_text(c.grants, grants, sizeof grants);
-  char *ru = dump(c.redirect_uris), *pu = dump(c.post_logout_redirect_uris);
-  int rc =
-      armor_db_exec(armor_db_get(), NULL,
-                    "INSERT INTO oauth_clients (id, name, secret_hash, token_endpoint_auth_method, grant_types, "
-                    "redirect_uris, post_logout_redirect_uris, scopes, skip_consent, id_token_alg, created_by, "
-                    "created_at, updated_at, secret_rotated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
-                    "$11, $12, $13, $14)",
-                    "ttttttttbttiii", c.id, c.name, c.confidential ? hash : NULL, c.auth_method, grants, ru, pu,
-                    c.scope, c.skip_consent, c.id_token_alg, actor, c.created_at, c.updated_at, c.secret_rotated_at);
+  char *ru = dump(c.redirect_uris), *pu = dump(c.post_logout_redirect_uris), *rs = dump(c.resources);
+  int rc = armor_db_exec(
+      armor_db_get(), NULL,
+      "INSERT INTO oauth_clients (id, name, secret_hash, token_endpoint_auth_method, grant_types, "
+      "redirect_uris, post_logout_redirect_uris, scopes, skip_consent, id_token_alg, created_by, "
+      "created_at, updated_at, secret_rotated_at, resources) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, "
+      "$9, $10, $11, $12, $13, $14, $15)",
+      "ttttttttbttiiit", c.id, c.name, c.confidential ? hash : NULL, c.auth_method, grants, ru, pu, c.scope,
+      c.skip_consent, c.id_token_alg, actor, c.created_at, c.updated_at, c.secret_rotated_at, rs);
   armor_free(ru);
   armor_free(pu);
+  armor_free(rs);
   if (rc == ARMOR_OK) {
     *out = armor_oauth_client_to_json(&c);
     if (c.confidential) json_object_set_new(*out, "client_secret", json_string(secret));
@@ -491,16 +547,17 @@ int armor_oauth_client_update(const char *id, const json_t *in, json_t **out, st
   c.updated_at = armor_time();
   char grants[128];
   grants_to_text(c.grants, grants, sizeof grants);
-  char *ru = dump(c.redirect_uris), *pu = dump(c.post_logout_redirect_uris);
+  char *ru = dump(c.redirect_uris), *pu = dump(c.post_logout_redirect_uris), *rs = dump(c.resources);
   int64_t changes = 0;
   rc = armor_db_exec(armor_db_get(), &changes,
                      "UPDATE oauth_clients SET name = $2, token_endpoint_auth_method = $3, grant_types = $4, "
                      "redirect_uris = $5, post_logout_redirect_uris = $6, scopes = $7, skip_consent = $8, "
-                     "id_token_alg = $9, updated_at = $10 WHERE id = $1",
-                     "tttttttbti", c.id, c.name, c.auth_method, grants, ru, pu, c.scope, c.skip_consent, c.id_token_alg,
-                     c.updated_at);
+                     "id_token_alg = $9, updated_at = $10, resources = $11 WHERE id = $1",
+                     "tttttttbtit", c.id, c.name, c.auth_method, grants, ru, pu, c.scope, c.skip_consent,
+                     c.id_token_alg, c.updated_at, rs);
   armor_free(ru);
   armor_free(pu);
+  armor_free(rs);
   if (rc == ARMOR_OK && changes == 1) *out = armor_oauth_client_to_json(&c);
   armor_oauth_client_clear(&c);
   armor_oauth_client_cache_flush();

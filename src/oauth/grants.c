@@ -59,6 +59,45 @@ static void grant_revoke(const char *grant_id, const char *reason) {
   }
 }
 
+int armor_oauth_revoke_user(const char *user_id) {
+  if (!user_id || !armor_uuid_valid(user_id)) return ARMOR_NOT_FOUND;
+  struct armor_db *db = armor_db_get();
+  if (!db) return ARMOR_DB;
+  int64_t now = armor_time();
+  int64_t horizon = now + armor_oauth_access_ttl();
+  /* Every grant of the user, redeemed or not: its refresh tokens die with revoked_at, its pending code
+     cannot be redeemed any more. The ids are collected first and published after the statement ends. */
+  struct armor_stmt *st = armor_db_query(db,
+                                         "UPDATE oauth_grants SET revoked_at = $2 WHERE user_id = $1 AND "
+                                         "revoked_at IS NULL RETURNING id, kind",
+                                         "ti", user_id, now);
+  if (!st) return ARMOR_DB;
+  json_t *ids = json_array();
+  int rc;
+  while ((rc = armor_stmt_step(st)) == 1)
+    /* Access tokens of 'oauth' grants carry the grant id as sid. The Armor sessions of seed-001 ('api')
+       grants are the caller's business (armor_sessions_revoke_user), so that a password change can keep
+       the session it was made from. */
+    if (!strcmp(armor_stmt_text(st, 1), "oauth")) json_array_append_new(ids, json_string(armor_stmt_text(st, 0)));
+  armor_stmt_done(st);
+  size_t i, n = json_array_size(ids);
+  json_t *v;
+  json_array_foreach(ids, i, v) armor_revoke_session(json_string_value(v), horizon);
+  json_decref(ids);
+  if (rc < 0) return ARMOR_DB;
+  /* The provider's browser sessions: the next /oauth2/authorize shows the sign-in form again. */
+  int64_t ended = 0;
+  if (armor_db_exec(db, &ended, "DELETE FROM oauth_browser_sessions WHERE user_id = $1", "t", user_id)) return ARMOR_DB;
+  if (n || ended) {
+    json_t *d = json_object();
+    json_object_set_new(d, "grants", json_integer((json_int_t)n));
+    json_object_set_new(d, "browser_sessions", json_integer(ended));
+    json_object_set_new(d, "reason", json_string("all grants of the user"));
+    armor_oauth_audit("oauth.grant.revoked", NULL, user_id, d);
+  }
+  return ARMOR_OK;
+}
+
 int armor_oauth_code_issue(const struct armor_oauth_authz *a, char code[64]) {
   struct armor_security_settings s;
   armor_settings_security(&s);
@@ -212,6 +251,17 @@ static bool grant_revoked(const char *grant_id) {
 
 /* ================================================================ minting */
 
+bool armor_oauth_resource_check(const struct armor_oauth_client *c, const char *resource,
+                                struct armor_oauth_error *err) {
+  if (!resource) return true;
+  char why[128];
+  if (!armor_oauth_resource_uri_ok(resource, why, sizeof why))
+    return fail(err, "invalid_target", "resource must be an absolute https URI without a fragment");
+  if (!armor_oauth_resource_allowed(c, resource))
+    return fail(err, "invalid_target", "resource is not registered for this client");
+  return true;
+}
+
 static char *access_token(const struct armor_oauth_client *c, const char *sub, const char *scope, const char *sid,
                           int64_t auth_time, const char *resource, int ttl) {
   int64_t now = armor_time();
@@ -268,10 +318,11 @@ static int refresh_issue(const struct armor_oauth_client *c, const struct armor_
 }
 
 json_t *armor_oauth_tokens_for_grant(const struct armor_oauth_client *c, const struct armor_oauth_grant *g,
-                                     const char *scope, struct armor_oauth_error *err) {
+                                     const char *scope, const char *resource, struct armor_oauth_error *err) {
+  if (!armor_oauth_resource_check(c, resource, err)) return NULL;
   if (!scope) scope = g->scope;
   int ttl = armor_oauth_access_ttl();
-  char *at = access_token(c, g->user_id, scope, g->id, g->auth_time, NULL, ttl);
+  char *at = access_token(c, g->user_id, scope, g->id, g->auth_time, resource, ttl);
   if (!at) {
     fail(err, "server_error", "Cannot sign the access token");
     return NULL;
@@ -297,7 +348,9 @@ json_t *armor_oauth_tokens_for_grant(const struct armor_oauth_client *c, const s
   armor_free(at);
   if (c->grants & ARMOR_GRANT_REFRESH) {
     char rt[64];
-    if (refresh_issue(c, g, scope, rt)) {
+    /* The refresh token keeps the grant's scope even when these tokens are narrower (RFC 6749 section 6:
+       the new refresh token's scope is that of the one presented). */
+    if (refresh_issue(c, g, g->scope, rt)) {
       json_decref(o);
       fail(err, "server_error", "Temporarily unavailable");
       return NULL;
@@ -324,6 +377,7 @@ json_t *armor_oauth_client_credentials(const struct armor_oauth_client *c, const
     fail(err, "invalid_scope", "The requested scope is not registered for this client");
     return NULL;
   }
+  if (!armor_oauth_resource_check(c, resource, err)) return NULL;
   if (!scope) scope = c->scope;
   /* openid and the user-claim scopes mean nothing without a user. */
   if (armor_oauth_scope_has(scope, "openid") && scope != c->scope) {
@@ -346,7 +400,7 @@ json_t *armor_oauth_client_credentials(const struct armor_oauth_client *c, const
 }
 
 json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *token, const char *scope,
-                            struct armor_oauth_error *err) {
+                            const char *resource, struct armor_oauth_error *err) {
   if (!token || !*token || strlen(token) > 128) {
     fail(err, "invalid_grant", "Invalid refresh token");
     return NULL;
@@ -400,22 +454,30 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
     fail(err, "invalid_grant", "Refresh token expired or revoked");
     return NULL;
   }
-  int64_t changes = 0;
-  if (!used &&
-      armor_db_exec(db, &changes, "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
-                    "ti", hash, now)) {
-    fail(err, "server_error", "Temporarily unavailable");
-    return NULL;
-  }
-  if (used || changes != 1) {
+  if (used) {
     /* A rotated refresh token came back: the family is compromised. */
     armor_oauth_count(OAUTH_M_REUSE);
     grant_revoke(g.id, "refresh token reused");
     fail(err, "invalid_grant", "Refresh token was already used; the grant is revoked");
     return NULL;
   }
+  /* The scope is checked before the token is spent, so a refused request leaves it usable. */
   if (scope && (!armor_oauth_scope_valid(scope) || !armor_oauth_scope_subset(scope, rscope))) {
     fail(err, "invalid_scope", "The requested scope exceeds the original grant");
+    return NULL;
+  }
+  if (!armor_oauth_resource_check(c, resource, err)) return NULL; /* before spending, like the scope */
+  int64_t changes = 0;
+  if (armor_db_exec(db, &changes, "UPDATE oauth_refresh_tokens SET used_at = $2 WHERE hash = $1 AND used_at IS NULL",
+                    "ti", hash, now)) {
+    fail(err, "server_error", "Temporarily unavailable");
+    return NULL;
+  }
+  if (changes != 1) {
+    /* Another redemption of the same token won the race: treat it as reuse. */
+    armor_oauth_count(OAUTH_M_REUSE);
+    grant_revoke(g.id, "refresh token reused");
+    fail(err, "invalid_grant", "Refresh token was already used; the grant is revoked");
     return NULL;
   }
   struct armor_user u;
@@ -424,8 +486,9 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *toke
     fail(err, "invalid_grant", "The user is no longer available");
     return NULL;
   }
-  /* A refreshed grant keeps the scope it had; the new tokens carry the (narrower) requested one. */
-  return armor_oauth_tokens_for_grant(c, &g, scope ? scope : rscope, err);
+  /* A refreshed grant keeps the scope it had (so does its new refresh token); the new access and id tokens
+     carry the (narrower) requested one. */
+  return armor_oauth_tokens_for_grant(c, &g, scope ? scope : rscope, resource, err);
 }
 
 /* ================================================================ introspection, revocation */

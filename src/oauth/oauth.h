@@ -22,6 +22,7 @@ enum {
 };
 
 #define ARMOR_OAUTH_SCOPE_MAX 1024
+#define ARMOR_OAUTH_MAX_RESOURCES 20
 
 struct armor_oauth_client {
   char id[37];
@@ -34,6 +35,10 @@ struct armor_oauth_client {
   char id_token_alg[8];              /* ES256 | RS256 */
   json_t *redirect_uris;             /* owned array of strings; NULL in cached copies */
   json_t *post_logout_redirect_uris; /* owned; NULL in cached copies */
+  json_t *resources;                 /* owned array of allowed resource URIs; NULL in cached copies */
+  /* BLAKE2b-256 of each allowed resource URI: lets cached copies check a `resource` without the list. */
+  unsigned char resource_hash[ARMOR_OAUTH_MAX_RESOURCES][32];
+  int nresources;
   int64_t created_at, updated_at, secret_rotated_at;
 };
 
@@ -80,6 +85,11 @@ int armor_oauth_client_authenticate(const char *raw, const char *id, const char 
 /* True when uri may be registered: absolute, no fragment, https (http only on loopback hosts)
    or a private-use scheme with a dot (RFC 8252); why receives the reason otherwise. */
 bool armor_oauth_redirect_uri_ok(const char *uri, char *why, size_t whylen);
+/* True when uri may be registered as a resource (RFC 8707): absolute, no fragment or user information,
+   https (http only on loopback hosts); why receives the reason otherwise. */
+bool armor_oauth_resource_uri_ok(const char *uri, char *why, size_t whylen);
+/* True when resource is one of the client's registered resources (exact match; works on cached copies). */
+bool armor_oauth_resource_allowed(const struct armor_oauth_client *c, const char *resource);
 /* Exact, case-sensitive string match against a JSON array of strings. */
 bool armor_oauth_uri_listed(const json_t *list, const char *uri);
 /* True when every scope token of `requested` appears in `allowed` (both space-separated). */
@@ -139,25 +149,43 @@ int armor_oauth_code_redeem(const char *kind, const struct armor_oauth_client *c
 /* Records the Armor session a seed-001 ('api') grant was redeemed for, so that a replay can end it. */
 int armor_oauth_grant_set_session(const char *grant_id, const char *sid);
 
+/*
+ * Ends the user's OAuth access (after a password change or reset, or an administrator's revocation):
+ * revokes every grant of the user, so their refresh tokens and pending codes stop at once and their
+ * access tokens (sid = grant id) within about 2 s on every node, and ends the user's browser sessions
+ * with the provider. Armor sessions, including those of seed-001 grants, are left to
+ * armor_sessions_revoke_user. ARMOR_OK / ARMOR_NOT_FOUND (not a user id) / ARMOR_DB.
+ */
+int armor_oauth_revoke_user(const char *user_id);
+
 /* ================================================================ tokens */
 
 /*
+ * RFC 8707: a `resource` (NULL: none) must be one of the client's registered resources; otherwise
+ * false with err = invalid_target. Every grant checks it before it spends anything.
+ */
+bool armor_oauth_resource_check(const struct armor_oauth_client *c, const char *resource,
+                                struct armor_oauth_error *err);
+/*
  * Mints the token response for a grant: RFC 9068 access token (sid = grant id), id_token when the
  * scope has openid (nonce, at_hash, auth_time, azp), and a new refresh token when the client may
- * refresh (the grant's family). scope: the scope of these tokens (NULL: the grant's).
+ * refresh (the grant's family, with the grant's scope). scope: the scope of these tokens (NULL: the
+ * grant's). resource: the access token's aud (NULL: the client_id); must be registered.
  * New reference or NULL (err filled).
  */
 json_t *armor_oauth_tokens_for_grant(const struct armor_oauth_client *c, const struct armor_oauth_grant *g,
-                                     const char *scope, struct armor_oauth_error *err);
+                                     const char *scope, const char *resource, struct armor_oauth_error *err);
 /* The id_token alone (for the seed-001 answer). access_token may be NULL (no at_hash). malloc'ed or NULL. */
 char *armor_oauth_id_token(const struct armor_oauth_client *c, const struct armor_oauth_grant *g,
                            const char *access_token);
-/* client_credentials: scope NULL means every registered scope. New reference or NULL (err filled). */
+/* client_credentials: scope NULL means every registered scope; resource (a registered one, or NULL for
+   the client_id) is the aud. New reference or NULL (err filled). */
 json_t *armor_oauth_client_credentials(const struct armor_oauth_client *c, const char *scope, const char *resource,
                                        struct armor_oauth_error *err);
-/* Rotates a refresh token; reuse of a rotated one revokes its grant. New reference or NULL (err filled). */
+/* Rotates a refresh token; reuse of a rotated one revokes its grant. A refused scope or resource leaves
+   the token unspent. New reference or NULL (err filled). */
 json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *refresh_token, const char *scope,
-                            struct armor_oauth_error *err);
+                            const char *resource, struct armor_oauth_error *err);
 
 /*
  * RFC 7662 answer for a token, as the authenticated client `c` sees it: {"active": false} for

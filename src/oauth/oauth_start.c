@@ -266,7 +266,7 @@ void armor_oauth_stop(void) { armor_oauth_revocations_stop(); }
 
 /* ================================================================ armor client create */
 
-static char *opt_name, *opt_auth_method, *opt_grant1, *opt_scope1, *opt_uri1;
+static char *opt_name, *opt_auth_method, *opt_grant1, *opt_scope1, *opt_uri1, *opt_resource1;
 static bool opt_skip_consent;
 
 static const struct armor_opt client_opts[] = {
@@ -274,6 +274,8 @@ static const struct armor_opt client_opts[] = {
     {"grant", NULL, "grant type: client_credentials, authorization_code, refresh_token (repeatable)", 0, &opt_grant1},
     {"scope", NULL, "a scope the client may request (repeatable)", 0, &opt_scope1},
     {"redirect-uri", NULL, "a redirect URI (repeatable; needed for authorization_code)", 0, &opt_uri1},
+    {"resource", NULL, "a resource URI the client may ask tokens for (RFC 8707 `resource`; repeatable)", 0,
+     &opt_resource1},
     {"auth-method", NULL, "client_secret_basic (default), client_secret_post or none (public client)", 0,
      &opt_auth_method},
     {"skip-consent", NULL, "first-party client: no consent page", 1, &opt_skip_consent},
@@ -282,17 +284,17 @@ static const struct armor_opt client_opts[] = {
 
 static int client_create(int argc, char **argv) {
   /* Repeatable flags are collected here; the rest goes to the common parser. */
-  json_t *grants = json_array(), *scopes = json_array(), *uris = json_array();
+  json_t *grants = json_array(), *scopes = json_array(), *uris = json_array(), *resources = json_array();
   char **rest = armor_calloc((size_t)argc + 1, sizeof *rest);
   int nrest = 0, rc = 2;
   for (int i = 0; i < argc; i++) {
     json_t *into = NULL;
     const char *a = argv[i], *val = NULL;
-    static const char *const rep[] = {"--grant", "--scope", "--redirect-uri"};
-    for (int k = 0; k < 3; k++) {
+    static const char *const rep[] = {"--grant", "--scope", "--redirect-uri", "--resource"};
+    for (int k = 0; k < 4; k++) {
       size_t l = strlen(rep[k]);
       if (!strncmp(a, rep[k], l) && (a[l] == 0 || a[l] == '=')) {
-        into = k == 0 ? grants : k == 1 ? scopes : uris;
+        into = k == 0 ? grants : k == 1 ? scopes : k == 2 ? uris : resources;
         if (a[l] == '=')
           val = a + l + 1;
         else if (i + 1 < argc)
@@ -310,7 +312,8 @@ static int client_create(int argc, char **argv) {
   }
   int lc = armor_config_load("client create", nrest, rest, client_opts);
   if (lc == 1) {
-    armor_config_help("client create", "--name N --grant G [--scope S]... [--redirect-uri U]...", client_opts);
+    armor_config_help("client create", "--name N --grant G [--scope S]... [--redirect-uri U]... [--resource URI]...",
+                      client_opts);
     rc = 0;
     goto out;
   }
@@ -318,6 +321,7 @@ static int client_create(int argc, char **argv) {
   if (opt_grant1) json_array_append_new(grants, json_string(opt_grant1));
   if (opt_scope1) json_array_append_new(scopes, json_string(opt_scope1));
   if (opt_uri1) json_array_append_new(uris, json_string(opt_uri1));
+  if (opt_resource1) json_array_append_new(resources, json_string(opt_resource1));
   if (!opt_name || !json_array_size(grants)) {
     fprintf(stderr, "armor client create: --name and at least one --grant are required\n");
     goto out;
@@ -333,6 +337,7 @@ static int client_create(int argc, char **argv) {
   json_object_set(in, "grant_types", grants);
   if (json_array_size(scopes)) json_object_set(in, "scopes", scopes);
   if (json_array_size(uris)) json_object_set(in, "redirect_uris", uris);
+  if (json_array_size(resources)) json_object_set(in, "resources", resources);
   if (opt_auth_method) json_object_set_new(in, "token_endpoint_auth_method", json_string(opt_auth_method));
   if (opt_skip_consent) json_object_set_new(in, "skip_consent", json_true());
   json_t *out = NULL;
@@ -364,12 +369,14 @@ out:
   json_decref(grants);
   json_decref(scopes);
   json_decref(uris);
+  json_decref(resources);
   armor_free(rest);
   return rc;
 }
 
 int armor_cmd_client(int argc, char **argv) {
   if (argc >= 2 && !strcmp(argv[1], "create")) return client_create(argc - 2, argv + 2);
-  fprintf(stderr, "usage: armor client create --name N --grant G [--scope S]... [--redirect-uri U]...\n");
+  fprintf(stderr,
+          "usage: armor client create --name N --grant G [--scope S]... [--redirect-uri U]... [--resource URI]...\n");
   return argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) ? 0 : 2;
 }

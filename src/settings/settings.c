@@ -117,38 +117,41 @@ static const struct field system_fields[] = {
 };
 #undef S
 
-static const struct armor_security_settings security_defaults = {
-    .password_min_length = 8,
-    .password_max_length = 1024,
-    .lockout_threshold = 10,
-    .lockout_base_seconds = 60,
-    .lockout_max_seconds = 900,
-    .ip_limit_per_minute = 100,
-    .access_token_ttl_seconds = 900,
-    .session_idle_initial_seconds = 300,
-    .session_idle_seconds = 1209600,
-    .session_max_seconds = 2592000,
-    .mfa_required = false,
-    .recovery_token_ttl_seconds = 1800,
-    .recovery_otp_ttl_seconds = 600,
-    .reset_grant_ttl_seconds = 600,
-    .verification_ttl_seconds = 86400,
-    .recovery_limit_per_hour = 5,
-    .recovery_ip_limit_per_hour = 30,
-};
-static const struct armor_app_settings app_defaults = {
-    .name = "Armor", .registration_enabled = true, .default_role = "user"};
+/* Written once as macros so that both the defaults and the live copies are constant initialisers. */
+#define SECURITY_DEFAULTS { \
+    .password_min_length = 8, \
+    .password_max_length = 1024, \
+    .lockout_threshold = 10, \
+    .lockout_base_seconds = 60, \
+    .lockout_max_seconds = 900, \
+    .ip_limit_per_minute = 100, \
+    .access_token_ttl_seconds = 900, \
+    .session_idle_initial_seconds = 300, \
+    .session_idle_seconds = 1209600, \
+    .session_max_seconds = 2592000, \
+    .mfa_required = false, \
+    .recovery_token_ttl_seconds = 1800, \
+    .recovery_otp_ttl_seconds = 600, \
+    .reset_grant_ttl_seconds = 600, \
+    .verification_ttl_seconds = 86400, \
+    .recovery_limit_per_hour = 5, \
+    .recovery_ip_limit_per_hour = 30, \
+}
+static const struct armor_security_settings security_defaults = SECURITY_DEFAULTS;
+#define APP_DEFAULTS {.name = "Armor", .registration_enabled = true, .default_role = "user"}
+static const struct armor_app_settings app_defaults = APP_DEFAULTS;
 static const struct armor_email_settings email_defaults = {.port = 587, .security = "starttls"};
 static const struct armor_sms_settings sms_defaults = {.provider = "log"};
-static const struct armor_system_settings system_defaults = {.locale = "en", .timezone = "UTC", .log_level = "info"};
+#define SYSTEM_DEFAULTS {.locale = "en", .timezone = "UTC", .log_level = "info"}
+static const struct armor_system_settings system_defaults = SYSTEM_DEFAULTS;
 
 /* The live values, guarded by `lock`. */
 static pthread_rwlock_t lock = PTHREAD_RWLOCK_INITIALIZER;
-static struct armor_security_settings security = security_defaults;
-static struct armor_app_settings app = app_defaults;
+static struct armor_security_settings security = SECURITY_DEFAULTS;
+static struct armor_app_settings app = APP_DEFAULTS;
 static struct armor_email_settings email;
 static struct armor_sms_settings sms;
-static struct armor_system_settings sys = system_defaults;
+static struct armor_system_settings sys = SYSTEM_DEFAULTS;
 
 /* Room for any one section, for copies being decoded or edited. */
 union any_section {

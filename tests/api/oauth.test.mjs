@@ -10,7 +10,8 @@ import { cliClient, discover, verifyJwt, postForm } from './oauth_helpers.mjs';
 let s, svc, other, config;
 before(async () => {
   s = await startServer();
-  svc = await cliClient(s, { name: 'svc', scopes: ['api:read', 'api:write'] });
+  svc = await cliClient(s, { name: 'svc', scopes: ['api:read', 'api:write'],
+    extra: ['--resource', 'https://api.example.com/', '--resource=http://127.0.0.1:9000/rs'] });
   other = await cliClient(s, { name: 'other', scopes: ['api:read'] });
   config = await discover(s, svc.client_id, svc.client_secret);
 });
@@ -75,14 +76,27 @@ test('POST /connect/token (seed 002) with client_secret_post; default scope is e
   assert.equal(payload.scope, 'api:read api:write');
 });
 
-test('resource parameter sets the audience (RFC 8707)', async () => {
-  const r = await postForm(s.url + '/oauth2/token', { grant_type: 'client_credentials', resource: 'https://api.example.com/' }, { authorization: basic(svc) });
-  assert.equal(r.status, 200);
-  const { payload } = await verifyJwt(s, (await r.json()).access_token, { audience: 'https://api.example.com/' });
-  assert.equal(payload.client_id, svc.client_id);
-  const bad = await postForm(s.url + '/oauth2/token', { grant_type: 'client_credentials', resource: 'not a uri' }, { authorization: basic(svc) });
-  assert.equal(bad.status, 400);
-  assert.equal((await bad.json()).error, 'invalid_target');
+test('resource parameter sets the audience (RFC 8707), but only to a resource registered for the client', async () => {
+  for (const resource of ['https://api.example.com/', 'http://127.0.0.1:9000/rs']) {
+    const r = await postForm(s.url + '/oauth2/token', { grant_type: 'client_credentials', resource }, { authorization: basic(svc) });
+    assert.equal(r.status, 200, resource);
+    const { payload } = await verifyJwt(s, (await r.json()).access_token, { audience: resource });
+    assert.equal(payload.aud, resource);
+    assert.equal(payload.client_id, svc.client_id);
+  }
+  // not registered (also near misses of a registered one), not a URI, or for a client without a list
+  for (const [c, resource] of [[svc, 'https://evil.example.com/'], [svc, 'https://api.example.com'], [svc, 'https://API.example.com/'],
+    [svc, 'https://api.example.com/x'], [svc, 'https://api.example.com/#f'], [svc, 'http://api.example.com/'], [svc, 'not a uri'],
+    [svc, ''], [other, 'https://api.example.com/']]) {
+    const bad = await postForm(s.url + '/oauth2/token', { grant_type: 'client_credentials', resource }, { authorization: basic(c) });
+    assert.equal(bad.status, 400, resource);
+    const b = await bad.json();
+    assert.equal(b.error, 'invalid_target', resource);
+    assert.equal(b.access_token, undefined);
+  }
+  // without a resource the audience stays the client_id
+  const r = await postForm(s.url + '/oauth2/token', { grant_type: 'client_credentials' }, { authorization: basic(other) });
+  assert.equal((await verifyJwt(s, (await r.json()).access_token, { audience: other.client_id })).payload.aud, other.client_id);
 });
 
 test('client_credentials refusals: scope beyond the client, wrong secret, unknown client, public auth', async () => {

@@ -142,3 +142,47 @@ test('secret rotation: the new secret works, the old one stops at once; deleted 
   await api(s.url, 'DELETE', `/api/clients/${c.client_id}`, { token: admin });
   assert.equal((await cc(fresh)).status, 401);
 });
+
+test('resources: registered, validated, read back, changed; the token endpoint follows the list at once', async () => {
+  const m2m = { name: 'rs-client', grant_types: ['client_credentials'], scopes: ['api'] };
+  const bad = [
+    'http://api.example.com/', // http only for loopback hosts
+    'https://api.example.com/#frag',
+    'https://user:pw@api.example.com/',
+    'com.example.app:/rs', // private-use schemes are for redirects, not resources
+    'urn:example:rs',
+    '/relative',
+    '',
+  ];
+  for (const uri of bad) {
+    const r = await api(s.url, 'POST', '/api/clients', { token: admin, body: { ...m2m, resources: [uri] } });
+    assert.equal(r.status, 422, uri);
+    assert.equal(r.body.details.field, 'resources', uri);
+  }
+  for (const body of [{ resources: 'https://api.example.com/' }, { resources: [1] },
+    { resources: Array.from({ length: 21 }, (_, i) => `https://api${i}.example.com/`) }]) {
+    const r = await api(s.url, 'POST', '/api/clients', { token: admin, body: { ...m2m, ...body } });
+    assert.equal(r.status, 422, JSON.stringify(body).slice(0, 80));
+    assert.equal(r.body.details.field, 'resources');
+  }
+  const list = ['https://api.example.com/', 'http://127.0.0.1:9000/rs', 'https://reports.example.com/v1?tenant=a'];
+  let r = await api(s.url, 'POST', '/api/clients', { token: admin, body: { ...m2m, resources: list } });
+  assert.equal(r.status, 201, JSON.stringify(r.body));
+  const c = r.body.data;
+  assert.deepEqual(c.resources, list);
+  assert.deepEqual((await api(s.url, 'GET', `/api/clients/${c.client_id}`, { token: admin })).body.data.resources, list);
+  assert.deepEqual((await api(s.url, 'POST', '/api/clients', { token: admin, body: m2m })).body.data.resources, []);
+
+  const cc = (resource) => postForm(s.url + '/oauth2/token', { grant_type: 'client_credentials', client_id: c.client_id, client_secret: c.client_secret, resource });
+  assert.equal((await cc('https://reports.example.com/v1?tenant=a')).status, 200);
+  r = await api(s.url, 'PUT', `/api/clients/${c.client_id}`, { token: admin, body: { resources: ['https://other.example.com/'] } });
+  assert.equal(r.status, 200);
+  assert.deepEqual(r.body.data.resources, ['https://other.example.com/']);
+  const gone = await cc('https://reports.example.com/v1?tenant=a');
+  assert.equal(gone.status, 400);
+  assert.equal((await gone.json()).error, 'invalid_target');
+  assert.equal((await cc('https://other.example.com/')).status, 200);
+  r = await api(s.url, 'PUT', `/api/clients/${c.client_id}`, { token: admin, body: { resources: ['http://evil.example/'] } });
+  assert.equal(r.status, 422);
+  assert.equal(r.body.details.field, 'resources');
+});

@@ -11,6 +11,7 @@ import { discover, verifyJwt, decodeProtectedHeader, postForm, Browser, authoriz
 
 const ENV = { ARMOR_ARGON2_MEMORY_KIB: '256', ARMOR_ARGON2_OPS: '1', ARMOR_ADMIN_USERNAME: 'root', ARMOR_ADMIN_PASSWORD: 'root-password-1' };
 const CB = 'https://app.example.com/cb';
+const API = 'https://api.example.com/';
 const ALICE = { username: 'alice', password: 'alice-password-1' };
 let s, admin, alice, web, spa, first, rs, config;
 
@@ -50,7 +51,7 @@ before(async () => {
   assert.equal(reg.status, 201, JSON.stringify(reg.body));
   alice = reg.body.data.user;
   const scopes = ['openid', 'profile', 'email', 'phone'];
-  web = await newClient({ name: 'Web <App>', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [CB], scopes, post_logout_redirect_uris: ['https://app.example.com/bye'] });
+  web = await newClient({ name: 'Web <App>', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [CB], scopes, post_logout_redirect_uris: ['https://app.example.com/bye'], resources: [API] });
   spa = await newClient({ name: 'SPA', grant_types: ['authorization_code', 'refresh_token'], redirect_uris: [CB], scopes, token_endpoint_auth_method: 'none' });
   first = await newClient({ name: 'First party', grant_types: ['authorization_code'], redirect_uris: [CB], scopes, skip_consent: true });
   rs = await newClient({ name: 'RS', grant_types: ['authorization_code'], redirect_uris: [CB], scopes, skip_consent: true, id_token_signed_response_alg: 'RS256' });
@@ -307,6 +308,68 @@ test('code reuse fails with invalid_grant and revokes what the first redemption 
   assert.equal(await introspect(t.access_token), false);
   const rr = await postForm(s.url + '/oauth2/token', { grant_type: 'refresh_token', refresh_token: t.refresh_token }, { authorization: basic(web) });
   assert.equal((await rr.json()).error, 'invalid_grant');
+});
+
+test('refresh: a wider scope is invalid_scope and leaves the refresh token usable; a narrowed refresh keeps the grant scope', async () => {
+  const { code, verifier } = await getCode(web, { scope: 'openid profile' });
+  const r = await redeem(web, code, verifier);
+  assert.equal(r.status, 200);
+  const t = await r.json();
+  const refresh = (rt, extra = {}) => postForm(s.url + '/oauth2/token', { grant_type: 'refresh_token', refresh_token: rt, ...extra }, { authorization: basic(web) });
+  // wider than the grant (email is registered for the client but was not granted), or not a scope at all
+  for (const scope of ['openid profile email', 'openid  profile', 'admin']) {
+    const w = await refresh(t.refresh_token, { scope });
+    assert.equal(w.status, 400, scope);
+    assert.equal((await w.json()).error, 'invalid_scope', scope);
+  }
+  // the same refresh token still works: nothing was spent, the grant is not revoked
+  assert.equal(await introspect(t.access_token), true);
+  let n = await refresh(t.refresh_token, { scope: 'openid' });
+  assert.equal(n.status, 200);
+  const narrowed = await n.json();
+  assert.equal(narrowed.scope, 'openid');
+  assert.equal((await verifyJwt(s, narrowed.access_token, { audience: web.client_id })).payload.scope, 'openid');
+  // RFC 6749 section 6: the new refresh token keeps the scope of the one presented, not the narrowed one
+  n = await refresh(narrowed.refresh_token);
+  assert.equal(n.status, 200);
+  const full = await n.json();
+  assert.equal(full.scope, 'openid profile');
+  n = await refresh(full.refresh_token, { scope: 'openid profile' });
+  assert.equal(n.status, 200);
+  assert.equal(await introspect(t.access_token), true, 'the grant was never revoked');
+});
+
+test('resource on the code and refresh grants: only a registered one, refused before the code or token is spent', async () => {
+  const { code, verifier } = await getCode(web, { scope: 'openid profile' });
+  const refresh = (rt, extra = {}) => postForm(s.url + '/oauth2/token', { grant_type: 'refresh_token', refresh_token: rt, ...extra }, { authorization: basic(web) });
+  for (const resource of ['https://evil.example.com/', 'https://api.example.com', 'not a uri']) {
+    const r = await redeem(web, code, verifier, { resource });
+    assert.equal(r.status, 400, resource);
+    assert.equal((await r.json()).error, 'invalid_target', resource);
+  }
+  // the code was not spent by the refusals
+  let r = await redeem(web, code, verifier, { resource: API });
+  assert.equal(r.status, 200);
+  const t = await r.json();
+  const at = await verifyJwt(s, t.access_token, { audience: API, typ: 'at+jwt' });
+  assert.equal(at.payload.sub, alice.id);
+  assert.equal(at.payload.client_id, web.client_id);
+  assert.equal((await verifyJwt(s, t.id_token, { audience: web.client_id })).payload.aud, web.client_id, 'the id_token is for the client');
+  r = await refresh(t.refresh_token, { resource: 'https://evil.example.com/' });
+  assert.equal(r.status, 400);
+  assert.equal((await r.json()).error, 'invalid_target');
+  // the refresh token was not spent either; with the resource the audience is the resource, without it the client
+  r = await refresh(t.refresh_token, { resource: API });
+  assert.equal(r.status, 200);
+  const t2 = await r.json();
+  assert.equal((await verifyJwt(s, t2.access_token, { audience: API })).payload.aud, API);
+  r = await refresh(t2.refresh_token);
+  assert.equal(r.status, 200);
+  assert.equal((await verifyJwt(s, (await r.json()).access_token, { audience: web.client_id })).payload.aud, web.client_id);
+  // a client without registered resources gets invalid_target for any
+  const c2 = await getCode(first);
+  r = await redeem(first, c2.code, c2.verifier, { resource: API });
+  assert.equal((await r.json()).error, 'invalid_target');
 });
 
 test('racing redemptions: at most one wins, and what it got is revoked', async () => {

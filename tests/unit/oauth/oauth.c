@@ -66,6 +66,47 @@ static void redirect_uris_follow_the_rules(void **state) {
   json_decref(list);
 }
 
+static void resources_follow_the_rules(void **state) {
+  (void)state;
+  char why[128];
+  static const char *const good[] = {"https://api.example.com/", "https://api.example.com:8443/v1?x=1",
+                                     "http://127.0.0.1:9000/rs", "http://localhost/rs", NULL};
+  static const char *const bad[] = {"http://api.example.com/",
+                                    "https://api.example.com/#f",
+                                    "com.example.app:/rs",
+                                    "urn:example:rs",
+                                    "/relative",
+                                    "https://u:p@api.example.com/",
+                                    "",
+                                    "HTTPS://api.example.com/",
+                                    NULL};
+  for (const char *const *u = good; *u; u++) assert_true(armor_oauth_resource_uri_ok(*u, why, sizeof why));
+  for (const char *const *u = bad; *u; u++)
+    if (armor_oauth_resource_uri_ok(*u, why, sizeof why)) fail_msg("accepted %s", *u);
+  json_t *in = json_pack("{s:s, s:[s], s:[s,s]}", "name", "rs", "grant_types", "client_credentials", "resources",
+                         "https://api.example.com/", "http://127.0.0.1:9000/rs");
+  json_t *out = NULL;
+  struct armor_oauth_verr e = {0};
+  assert_int_equal(armor_oauth_client_create(in, NULL, &out, &e), ARMOR_OK);
+  json_decref(in);
+  const char *id = json_string_value(json_object_get(out, "client_id"));
+  const char *secret = json_string_value(json_object_get(out, "client_secret"));
+  /* An authenticated (cached, list-less) copy still knows the resources. */
+  struct armor_oauth_client c;
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id, secret, &c), ARMOR_OK);
+  assert_null(c.resources);
+  assert_true(armor_oauth_resource_allowed(&c, "https://api.example.com/"));
+  assert_true(armor_oauth_resource_allowed(&c, "http://127.0.0.1:9000/rs"));
+  assert_false(armor_oauth_resource_allowed(&c, "https://api.example.com"));
+  assert_false(armor_oauth_resource_allowed(&c, "https://evil.example.com/"));
+  assert_false(armor_oauth_resource_allowed(&c, NULL));
+  struct armor_oauth_error err = {0};
+  assert_false(armor_oauth_resource_check(&c, "https://evil.example.com/", &err));
+  assert_string_equal(err.error, "invalid_target");
+  assert_true(armor_oauth_resource_check(&c, NULL, &err));
+  json_decref(out);
+}
+
 static void scopes_are_tokens(void **state) {
   (void)state;
   assert_true(armor_oauth_scope_valid("openid profile"));
@@ -193,17 +234,17 @@ static void codes_are_single_use_and_replay_revokes(void **state) {
   assert_int_equal(armor_oauth_code_issue(&a, code2), ARMOR_OK);
   assert_int_equal(armor_oauth_code_redeem("api", &c, code2, a.redirect_uri, verifier, &g, &err), ARMOR_INVALID);
   assert_int_equal(armor_oauth_code_redeem("oauth", &c, code, a.redirect_uri, verifier, &g, &err), ARMOR_OK);
-  json_t *t = armor_oauth_tokens_for_grant(&c, &g, NULL, &err);
+  json_t *t = armor_oauth_tokens_for_grant(&c, &g, NULL, NULL, &err);
   assert_non_null(t);
   assert_non_null(json_object_get(t, "id_token"));
   const char *rt = json_string_value(json_object_get(t, "refresh_token"));
   assert_non_null(rt);
-  json_t *t2 = armor_oauth_refresh(&c, rt, NULL, &err);
+  json_t *t2 = armor_oauth_refresh(&c, rt, NULL, NULL, &err);
   assert_non_null(t2);
   /* replaying the code revokes the grant: the rotated refresh token dies too */
   assert_int_equal(armor_oauth_code_redeem("oauth", &c, code, a.redirect_uri, verifier, &g, &err), ARMOR_INVALID);
   assert_string_equal(err.error, "invalid_grant");
-  assert_null(armor_oauth_refresh(&c, json_string_value(json_object_get(t2, "refresh_token")), NULL, &err));
+  assert_null(armor_oauth_refresh(&c, json_string_value(json_object_get(t2, "refresh_token")), NULL, NULL, &err));
   json_t *i = armor_oauth_introspect(&c, json_string_value(json_object_get(t2, "access_token")), NULL);
   assert_true(json_is_false(json_object_get(i, "active")));
   json_decref(i);
@@ -264,6 +305,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(redirect_uris_follow_the_rules),
       cmocka_unit_test(scopes_are_tokens),
+      cmocka_unit_test(resources_follow_the_rules),
       cmocka_unit_test(pkce_s256_matches_rfc7636_vector),
       cmocka_unit_test(pages_escape_everything),
       cmocka_unit_test(secrets_are_hashed_rotated_and_checked),
