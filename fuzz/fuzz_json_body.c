@@ -12,33 +12,13 @@
 #include "fuzz_common.h"
 
 #include <assert.h>
+#include "http/http.h"
 #include <jansson.h>
 #include <stdbool.h>
 
 #define MAX_JSON_DEPTH 32 /* as in src/http/server.c */
 
-/* ---- copy of src/http/server.c json_depth ---- */
-static int json_depth(const char *s, size_t n) {
-  int depth = 0, max = 0;
-  bool in_str = false;
-  for (size_t i = 0; i < n; i++) {
-    char ch = s[i];
-    if (in_str) {
-      if (ch == '\\')
-        i++;
-      else if (ch == '"')
-        in_str = false;
-    } else if (ch == '"') {
-      in_str = true;
-    } else if (ch == '[' || ch == '{') {
-      if (++depth > max) max = depth;
-    } else if (ch == ']' || ch == '}') {
-      depth--;
-    }
-  }
-  return max;
-}
-/* ---- end of copy ---- */
+#define json_depth armor_http_json_depth
 
 static int tree_depth(json_t *j) {
   int max = 0;

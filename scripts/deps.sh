@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PKGS=(build-essential cmake pkg-config libmicrohttpd-dev libjansson-dev libcjose-dev libsodium-dev
       libsqlite3-dev libpq-dev libcurl4-openssl-dev liboath-dev libcmocka-dev libssl-dev
-      postgresql nginx wrk curl nodejs npm python3 clang sqlite3)
+      postgresql nginx wrk curl nodejs npm python3 clang sqlite3 chromium)
 missing=()
 for p in "${PKGS[@]}"; do
   # nodejs/npm may come from elsewhere on the machine; accept any working binary.

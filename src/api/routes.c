@@ -12,5 +12,6 @@ const struct armor_route *const armor_route_tables[] = {
   armor_routes_recovery,
   armor_routes_settings,
   armor_routes_oauth,
+  armor_routes_ui,
   NULL,
 };

@@ -22,5 +22,6 @@ extern const struct armor_route armor_routes_auth[];     /* api/auth.c */
 extern const struct armor_route armor_routes_recovery[]; /* api/recovery.c */
 extern const struct armor_route armor_routes_settings[]; /* api/settings.c */
 extern const struct armor_route armor_routes_oauth[];    /* api/oauth.c, api/clients.c */
+extern const struct armor_route armor_routes_ui[];       /* api/ui.c: pages of mailed links */
 
 #endif

@@ -65,8 +65,6 @@ bool armor_accounts_is_admin(const char *user_id);
  */
 int armor_sessions_create(const char *user_id, const char *ip, const char *user_agent, json_t **login_data);
 
-#endif
-
 /* ================================================================ beyond the shared spec */
 
 /* Fixed ids of the built-in roles (migration 020). */
@@ -148,3 +146,5 @@ void armor_sessions_flush(void);
 
 /* Audit log page: filters may be NULL; cursor is the last id seen ("" or NULL: newest first). */
 int armor_audit_query(const char *event, const char *user_id, const char *cursor, int limit, json_t **out);
+
+#endif

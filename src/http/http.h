@@ -166,6 +166,8 @@ struct armor_http_opts {
   bool access_log;
   const char *trusted_proxies; /* comma-separated IPs/CIDRs; NULL: X-Forwarded-For is ignored */
 };
+/* Deepest nesting of [ and { in a JSON text, brackets inside strings not counted: the pre-check before parsing. */
+int armor_http_json_depth(const char *s, size_t n);
 /* Parses a trusted-proxy list; 0, or -1 with one line in err. Used for start-up validation and by armor_http_start. */
 int armor_http_parse_proxies(const char *list, char *err, size_t errlen);
 /* True when ip (text) falls in the parsed trusted-proxy list. */

@@ -396,7 +396,7 @@ static bool ctype_is(const char *ct, const char *want) {
 }
 
 /* Depth of JSON nesting, ignoring brackets inside strings. Pre-check before jansson. */
-static int json_depth(const char *s, size_t n) {
+int armor_http_json_depth(const char *s, size_t n) {
   int depth = 0, max = 0;
   bool in_str = false;
   for (size_t i = 0; i < n; i++) {
@@ -503,7 +503,7 @@ static bool prepare_body(struct ctx *c) {
     armor_reply_error(r, 415, "UNSUPPORTED_MEDIA_TYPE", "Content-Type must be application/json", NULL);
     return false;
   }
-  if (json_depth(r->body, r->body_len) > MAX_JSON_DEPTH) {
+  if (armor_http_json_depth(r->body, r->body_len) > MAX_JSON_DEPTH) {
     armor_reply_error(r, 400, "BAD_REQUEST", "JSON nesting is too deep", NULL);
     return false;
   }

@@ -22,8 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "../support/service_db.h"
 
-static char db_url[512], pg_db[64];
+
 
 static void new_user(const char *name, const char *pw, struct armor_user *u) {
   struct armor_user_new in = {.username = name, .password = pw};
@@ -147,49 +148,12 @@ static void wrong_audience_is_refused(void **state) {
 
 static int setup(void **state) {
   (void)state;
-  if (sodium_init() < 0) return -1;
-  armor_alloc_init();
-  armor_log_level = ARMOR_LOG_ERR;
-  armor_secret_init_ephemeral();
-  armor_cfg.public_url = armor_strdup("https://armor.test");
-  setenv("ARMOR_ARGON2_MEMORY_KIB", "64", 1);
-  setenv("ARMOR_ARGON2_OPS", "1", 1);
-  const char *pg = getenv("ARMOR_TEST_PG");
-  if (pg && *pg) {
-    unsigned char r[6];
-    char hex[13], cmd[1024];
-    randombytes_buf(r, sizeof r);
-    armor_hex(r, sizeof r, hex);
-    snprintf(pg_db, sizeof pg_db, "armor_u_%s", hex);
-    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'CREATE DATABASE %s' >/dev/null", pg, pg_db);
-    if (system(cmd) != 0) return -1;
-    const char *slash = strrchr(pg + strlen("postgres://"), '/');
-    size_t base = slash ? (size_t)(slash - pg) : strlen(pg);
-    snprintf(db_url, sizeof db_url, "%.*s/%s", (int)base, pg, pg_db);
-  } else {
-    snprintf(db_url, sizeof db_url, "sqlite:/tmp/armor-unit-accounts-%d/armor.db", (int)getpid());
-  }
-  char err[512] = "";
-  if (armor_store_open(db_url, err, sizeof err) || armor_store_migrate(err, sizeof err)) {
-    fprintf(stderr, "store: %s\n", err);
-    return -1;
-  }
-  if (armor_settings_start() || armor_keys_start() || armor_accounts_init()) return -1;
-  return 0;
+  return armor_test_services_open("accounts");
 }
 
 static int teardown(void **state) {
   (void)state;
-  armor_accounts_shutdown();
-  armor_keys_stop();
-  armor_store_close();
-  char cmd[1024];
-  if (pg_db[0])
-    snprintf(cmd, sizeof cmd, "psql '%s' -qc 'DROP DATABASE IF EXISTS %s WITH (FORCE)' >/dev/null 2>&1",
-             getenv("ARMOR_TEST_PG"), pg_db);
-  else
-    snprintf(cmd, sizeof cmd, "rm -rf /tmp/armor-unit-accounts-%d", (int)getpid());
-  if (system(cmd) != 0) fprintf(stderr, "cleanup failed\n");
+  armor_test_services_close("accounts");
   return 0;
 }
 
