@@ -419,6 +419,13 @@ jq -n \
     ratios: $ratios, skipped: $skipped, runs: $runs}' >"$ROOT/bench/results/$TS.json"
 log "wrote bench/results/$TS.json and $OUT/summary.txt"
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/env.txt"
+# The access logs (~90 bytes per request) and databases are large; keep only the server's own lines.
+if [ "${BENCH_KEEP_STATE:-0}" != 1 ]; then
+  for d in "$OUT"/state/*/; do
+    [ -f "$d/armor.log" ] && { grep -v ' access ' "$d/armor.log" >"$d/server.log" || true; rm -f "$d/armor.log"; }
+    rm -rf "$d/data"
+  done
+fi
 if [ "${BENCH_STRICT:-0}" = 1 ] && grep -q $'\tNO$' "$OUT/ratios.tsv"; then
   log "BENCH_STRICT=1: some checks did not pass"
   exit 1
