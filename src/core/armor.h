@@ -58,6 +58,13 @@ void armor_log(int level, const char *fmt, ...) __attribute__((format(printf, 2,
 int armor_log_level_parse(const char *s);
 /* Writes one raw line (already formatted, newline added) to the log stream. */
 void armor_log_line(const char *line, size_t len);
+/* Appends an access-log line (newline included) to the buffered access log; written within 50 ms. */
+void armor_log_access(const char *line, size_t len);
+/* Writes buffered access-log lines now. */
+void armor_log_flush(void);
+/* Starts/stops the thread that flushes the access log every 50 ms (without it, lines are written at once). */
+void armor_log_start_flusher(void);
+void armor_log_stop_flusher(void);
 
 /* ---- per-request arena: everything released at once ---- */
 struct armor_arena;

@@ -107,6 +107,95 @@ void armor_log_line(const char *line, size_t len) {
   (void)w;
 }
 
+/*
+ * Access-log lines are appended to a buffer that a flusher thread writes every
+ * 50 ms (or at once when it passes 32 KiB): one write(2) per request was a
+ * sixth of the CPU of a small request. Ordinary log lines flush the buffer
+ * first, so the log keeps its order. What is lost in a crash is at most the
+ * last 50 ms of access lines; armor_log_flush runs at shutdown.
+ */
+#define ACCESS_BUF (64 * 1024)
+#define ACCESS_FLUSH_AT (32 * 1024)
+static char access_buf[ACCESS_BUF];
+static size_t access_len;
+static pthread_t flusher;
+static bool flusher_running, flusher_stop;
+static pthread_cond_t flusher_cv = PTHREAD_COND_INITIALIZER;
+
+/* Writes the buffer out. Caller holds log_lock. */
+static void access_flush_locked(void) {
+  size_t off = 0;
+  while (off < access_len) {
+    ssize_t w = write(2, access_buf + off, access_len - off);
+    if (w <= 0) break;
+    off += (size_t)w;
+  }
+  access_len = 0;
+}
+
+void armor_log_access(const char *line, size_t len) {
+  pthread_mutex_lock(&log_lock);
+  if (!flusher_running || len > ACCESS_BUF - access_len) access_flush_locked();
+  if (len > ACCESS_BUF) {
+    armor_log_line(line, len);
+  } else {
+    memcpy(access_buf + access_len, line, len);
+    access_len += len;
+    if (!flusher_running || access_len >= ACCESS_FLUSH_AT) access_flush_locked();
+  }
+  pthread_mutex_unlock(&log_lock);
+}
+
+void armor_log_flush(void) {
+  pthread_mutex_lock(&log_lock);
+  access_flush_locked();
+  pthread_mutex_unlock(&log_lock);
+}
+
+static void *flusher_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&log_lock);
+  while (!flusher_stop) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50 * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+      ts.tv_sec++;
+      ts.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&flusher_cv, &log_lock, &ts);
+    if (access_len) access_flush_locked();
+  }
+  access_flush_locked();
+  pthread_mutex_unlock(&log_lock);
+  return NULL;
+}
+
+void armor_log_start_flusher(void) {
+  pthread_mutex_lock(&log_lock);
+  bool start = !flusher_running;
+  flusher_stop = false;
+  pthread_mutex_unlock(&log_lock);
+  if (start && pthread_create(&flusher, NULL, flusher_main, NULL) == 0) {
+    pthread_mutex_lock(&log_lock);
+    flusher_running = true;
+    pthread_mutex_unlock(&log_lock);
+  }
+}
+
+void armor_log_stop_flusher(void) {
+  pthread_mutex_lock(&log_lock);
+  bool running = flusher_running;
+  flusher_stop = true;
+  pthread_cond_signal(&flusher_cv);
+  pthread_mutex_unlock(&log_lock);
+  if (running) pthread_join(flusher, NULL);
+  pthread_mutex_lock(&log_lock);
+  flusher_running = false;
+  access_flush_locked();
+  pthread_mutex_unlock(&log_lock);
+}
+
 void armor_log(int level, const char *fmt, ...) {
   if (level > armor_log_level) return;
   char buf[2048];
@@ -130,6 +219,7 @@ void armor_log(int level, const char *fmt, ...) {
     if ((unsigned char)buf[i] < 0x20) buf[i] = ' ';
   buf[len++] = '\n';
   pthread_mutex_lock(&log_lock);
+  access_flush_locked();
   armor_log_line(buf, len);
   pthread_mutex_unlock(&log_lock);
 }

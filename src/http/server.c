@@ -736,12 +736,19 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     for (const char *p = r->path; p && *p && j < sizeof path - 1; p++)
       path[j++] = ((unsigned char)*p < 0x20 || *p == '"' || (unsigned char)*p == 0x7f) ? '?' : *p;
     path[j] = 0;
-    char ts[32];
-    armor_time_rfc3339(armor_time(), ts);
-    int n = snprintf(line, sizeof line, "%s access %s \"%s %s\" %d %.3fms id=%s%s\n", ts, r->client_ip, r->method, path,
-                     status, (double)us / 1000.0, r->request_id,
+    /* The time text changes once a second: each thread keeps its last one. */
+    static _Thread_local int64_t ts_sec = -1;
+    static _Thread_local char ts[32];
+    int64_t now = armor_time();
+    if (now != ts_sec) {
+      armor_time_rfc3339(now, ts);
+      ts_sec = now;
+    }
+    if (us < 0) us = 0;
+    int n = snprintf(line, sizeof line, "%s access %s \"%s %s\" %d %lld.%03lldms id=%s%s\n", ts, r->client_ip, r->method,
+                     path, status, (long long)(us / 1000), (long long)(us % 1000), r->request_id,
                      toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
-    if (n > 0) armor_log_line(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+    if (n > 0) armor_log_access(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
   }
   if (r->json) json_decref(r->json);
   armor_free(r->resp_body);
@@ -833,6 +840,7 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
   randombytes_buf(rb, sizeof rb);
   armor_hex(rb, sizeof rb, reqid_prefix);
   pool_start(opts.workers, opts.queue);
+  if (opts.access_log) armor_log_start_flusher();
 
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
   if (ipv6) flags |= MHD_USE_IPv6;
@@ -859,6 +867,7 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
                 "files and that the key matches the certificate)");
     else
       armor_fmt(err, errlen, "cannot start the HTTP server on %s port %d", opts.host, opts.port);
+    armor_log_stop_flusher();
     pool_join();
     return -1;
   }
@@ -880,4 +889,5 @@ void armor_http_stop(int grace_ms) {
   while (armor_http_inflight() > 0 && armor_now_ms() < deadline + 1000) usleep(5000);
   MHD_stop_daemon(daemon_);
   daemon_ = NULL;
+  armor_log_stop_flusher();
 }
