@@ -7,7 +7,7 @@
 peers_dir() {
   local top d
   top=$(git -C "$ROOT" rev-parse --show-toplevel 2>/dev/null || echo "$ROOT")
-  for d in "$top/../shared/bench/peers" "$top/../../shared/bench/peers" /work/shared/bench/peers; do
+  for d in ${BENCH_PEERS_DIR:+"$BENCH_PEERS_DIR"} "$top/../shared/bench/peers" "$top/../../shared/bench/peers"; do
     [ -f "$d/lib.sh" ] && { (cd "$d" && pwd); return 0; }
   done
   return 1

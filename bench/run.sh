@@ -23,7 +23,7 @@ missing=()
 for t in wrk curl jq sqlite3 gcc cmake awk; do command -v "$t" >/dev/null || missing+=("$t"); done
 [ -f /usr/include/sodium.h ] || missing+=(libsodium-dev)
 [ ${#missing[@]} -eq 0 ] || fail "missing: ${missing[*]} (apt-get install wrk curl jq sqlite3 gcc cmake libsodium-dev)"
-PEERS=$(peers_dir) || fail "peer folder not found (expected \$(git rev-parse --show-toplevel)/../shared/bench/peers or /work/shared/bench/peers)"
+PEERS=$(peers_dir) || fail "peer folder not found (expected \$(git rev-parse --show-toplevel)/../shared/bench/peers, or set BENCH_PEERS_DIR)"
 TS=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$ROOT/bench/results/$TS"
 mkdir -p "$OUT/raw" "$OUT/state"
