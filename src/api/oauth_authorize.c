@@ -10,6 +10,7 @@
  * over TLS (or its public URL is https); `armor_session` / `armor_csrf` over
  * plain HTTP on loopback, because the __Host- prefix requires Secure.
  */
+#include "api/browser.h"
 #include "api/oauth_routes.h"
 #include "auth/accounts.h"
 #include "auth/tokens.h"
@@ -22,57 +23,20 @@
 #include <sodium.h>
 #include <string.h>
 
+/* No form-action here: browsers apply it to the redirect that follows a form, which goes to the client. */
+#define PAGE_CSP "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'"
+
 /* ================================================================ pages and cookies */
 
-static bool secure_cookies(const struct armor_req *r) {
-  return r->tls || !strncmp(armor_tokens_issuer(), "https://", 8);
-}
-static const char *session_cookie(const struct armor_req *r) {
-  return secure_cookies(r) ? "__Host-armor_session" : "armor_session";
-}
-static const char *csrf_cookie(const struct armor_req *r) {
-  return secure_cookies(r) ? "__Host-armor_csrf" : "armor_csrf";
-}
-
-static void set_cookie(struct armor_req *r, const char *name, const char *value, long max_age) {
-  char *c = armor_arena_printf(r->arena, "%s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=%ld%s", name, value, max_age,
-                               secure_cookies(r) ? "; Secure" : "");
-  armor_reply_header(r, "Set-Cookie", c);
-}
-
-static void page_headers(struct armor_req *r) {
-  armor_reply_header(r, "X-Frame-Options", "DENY");
-  armor_reply_header(r, "Content-Security-Policy",
-                     "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'");
-  armor_reply_header(r, "Cache-Control", "no-store");
-  armor_reply_header(r, "Referrer-Policy", "no-referrer");
-}
-
 static void html(struct armor_req *r, int status, char *body) {
-  page_headers(r);
+  armor_browser_page_headers(r, PAGE_CSP);
   armor_reply_raw(r, status, "text/html; charset=utf-8", body, strlen(body));
   armor_free(body);
 }
 
-static const char *app_name(struct armor_req *r) {
-  struct armor_app_settings a;
-  armor_settings_app(&a);
-  return armor_arena_strdup(r->arena, a.name[0] ? a.name : "Armor");
-}
-
 static void error_page(struct armor_req *r, int status, const char *message) {
   armor_oauth_count(OAUTH_M_AUTHZ_ERROR);
-  html(r, status, armor_oauth_page_message(app_name(r), "Cannot continue", message, true));
-}
-
-/* The browser's CSRF token: the cookie's value, created when absent. */
-static const char *csrf_token(struct armor_req *r) {
-  const char *c = armor_req_cookie(r, csrf_cookie(r));
-  if (c && strlen(c) == 43) return c;
-  char t[64];
-  armor_random_b64url(32, t, sizeof t);
-  set_cookie(r, csrf_cookie(r), t, 86400);
-  return armor_arena_strdup(r->arena, t);
+  html(r, status, armor_oauth_page_message(armor_browser_app_name(r), "Cannot continue", message, true));
 }
 
 static const char *binding_of(struct armor_req *r, const char *csrf) {
@@ -105,7 +69,7 @@ static void redirect_error(struct armor_req *r, const char *uri, const char *sta
                            const char *desc) {
   armor_oauth_count(!strcmp(error, "access_denied") ? OAUTH_M_AUTHZ_DENIED : OAUTH_M_AUTHZ_ERROR);
   const char *kv[] = {"error", error, "error_description", desc, "state", state, "iss", armor_tokens_issuer(), NULL};
-  page_headers(r);
+  armor_browser_page_headers(r, PAGE_CSP);
   armor_reply_redirect(r, redirect_status(r), with_params(r, uri, kv));
 }
 
@@ -147,14 +111,14 @@ static void issue_code(struct armor_req *r, const struct armor_oauth_client *c, 
   json_object_set_new(d, "result", json_string("code"));
   armor_oauth_audit("oauth.authorize", user_id, user_id, d);
   const char *kv[] = {"code", code, "state", state, "iss", armor_tokens_issuer(), NULL};
-  page_headers(r);
+  armor_browser_page_headers(r, PAGE_CSP);
   armor_reply_redirect(r, redirect_status(r), with_params(r, uri, kv));
   sodium_memzero(code, sizeof code);
 }
 
 static void show_login(struct armor_req *r, const struct armor_oauth_client *c, json_t *req, const char *username,
                        const char *error, int status) {
-  const char *csrf = csrf_token(r);
+  const char *csrf = armor_browser_csrf_token(r);
   json_object_set_new(req, "b", json_string(binding_of(r, csrf)));
   json_object_set_new(req, "l", json_true());
   char *sealed = armor_oauth_request_seal(req);
@@ -162,21 +126,21 @@ static void show_login(struct armor_req *r, const struct armor_oauth_client *c, 
     error_page(r, 500, "Internal error");
     return;
   }
-  struct armor_oauth_page p = {app_name(r), c->name, sealed, csrf};
+  struct armor_oauth_page p = {armor_browser_app_name(r), c->name, sealed, csrf};
   if (status == 200) armor_oauth_count(OAUTH_M_AUTHZ_LOGIN);
   html(r, status, armor_oauth_page_login(&p, username, error));
   armor_free(sealed);
 }
 
 static void show_consent(struct armor_req *r, const struct armor_oauth_client *c, json_t *req, const char *username) {
-  const char *csrf = csrf_token(r);
+  const char *csrf = armor_browser_csrf_token(r);
   json_object_set_new(req, "b", json_string(binding_of(r, csrf)));
   char *sealed = armor_oauth_request_seal(req);
   if (!sealed) {
     error_page(r, 500, "Internal error");
     return;
   }
-  struct armor_oauth_page p = {app_name(r), c->name, sealed, csrf};
+  struct armor_oauth_page p = {armor_browser_app_name(r), c->name, sealed, csrf};
   armor_oauth_count(OAUTH_M_AUTHZ_CONSENT);
   html(r, 200, armor_oauth_page_consent(&p, username, jstr(req, "s")));
   armor_free(sealed);
@@ -295,7 +259,8 @@ void armor_api_oauth_authorize(struct armor_req *r) {
   char user_id[37] = "";
   int64_t auth_time = 0;
   struct armor_user u;
-  bool have = armor_oauth_browser_session(armor_req_cookie(r, session_cookie(r)), user_id, &auth_time) == ARMOR_OK &&
+  bool have = armor_oauth_browser_session(armor_req_cookie(r, armor_browser_cookie_name(r, "session")), user_id,
+                                          &auth_time) == ARMOR_OK &&
               armor_user_get(user_id, &u) == ARMOR_OK && !u.disabled;
   bool login = !have || p_login || (max_age_v >= 0 && armor_time() - auth_time > max_age_v);
   if (login && p_none)
@@ -318,7 +283,7 @@ void armor_api_oauth_authorize(struct armor_req *r) {
  * Renders an error page and returns NULL when refused.
  */
 static json_t *open_request_or_reply(struct armor_req *r, const char *sealed, bool post, struct armor_oauth_client *c) {
-  const char *cookie = armor_req_cookie(r, csrf_cookie(r));
+  const char *cookie = armor_req_cookie(r, armor_browser_cookie_name(r, "csrf"));
   const char *form = post ? armor_req_form(r, "csrf") : cookie;
   json_t *req = armor_oauth_request_open(sealed);
   bool ok = req && cookie && form && armor_str_eq_ct(cookie, form) && jstr(req, "b") &&
@@ -342,7 +307,9 @@ static json_t *open_request_or_reply(struct armor_req *r, const char *sealed, bo
 /* The signed-in user of this browser, when the session is recent enough for the sealed request. */
 static bool session_user(struct armor_req *r, const json_t *req, char user_id[37], int64_t *auth_time,
                          struct armor_user *u) {
-  if (armor_oauth_browser_session(armor_req_cookie(r, session_cookie(r)), user_id, auth_time) != ARMOR_OK) return false;
+  if (armor_oauth_browser_session(armor_req_cookie(r, armor_browser_cookie_name(r, "session")), user_id, auth_time) !=
+      ARMOR_OK)
+    return false;
   /* When the form was shown, the sign-in must have happened after the request started. */
   if (json_is_true(json_object_get(req, "l")) && *auth_time < json_integer_value(json_object_get(req, "t")))
     return false;
@@ -357,7 +324,7 @@ static void continue_after_login(struct armor_req *r, const struct armor_oauth_c
   }
   const char *sealed = jstr(req, "sealed");
   char *loc = armor_arena_printf(r->arena, "/oauth2/consent?request=%s", armor_oauth_urlencode(r, sealed));
-  page_headers(r);
+  armor_browser_page_headers(r, PAGE_CSP);
   armor_reply_redirect(r, 303, loc);
 }
 
@@ -389,7 +356,7 @@ void armor_api_oauth_login(struct armor_req *r) {
     goto out;
   }
   /* A new sign-in replaces this browser's previous session. */
-  armor_oauth_browser_logout(armor_req_cookie(r, session_cookie(r)));
+  armor_oauth_browser_logout(armor_req_cookie(r, armor_browser_cookie_name(r, "session")));
   char token[64];
   int64_t now = armor_time();
   if (armor_oauth_browser_login(u.id, now, token)) {
@@ -398,7 +365,8 @@ void armor_api_oauth_login(struct armor_req *r) {
   }
   struct armor_security_settings s;
   armor_settings_security(&s);
-  set_cookie(r, session_cookie(r), token, s.session_idle_seconds > 0 ? s.session_idle_seconds : 1209600);
+  armor_browser_set_cookie(r, armor_browser_cookie_name(r, "session"), token,
+                           s.session_idle_seconds > 0 ? s.session_idle_seconds : 1209600);
   sodium_memzero(token, sizeof token);
   json_object_set_new(req, "sealed", json_string(sealed));
   continue_after_login(r, &c, req, u.id, now);
@@ -488,7 +456,7 @@ void armor_api_oauth_logout(struct armor_req *r) {
       return;
     }
   }
-  const char *cookie = armor_req_cookie(r, session_cookie(r));
+  const char *cookie = armor_req_cookie(r, armor_browser_cookie_name(r, "session"));
   char user_id[37] = "";
   int64_t at;
   if (cookie && armor_oauth_browser_session(cookie, user_id, &at) == ARMOR_OK) {
@@ -497,14 +465,14 @@ void armor_api_oauth_logout(struct armor_req *r) {
     armor_oauth_audit("oauth.logout", user_id, user_id, d);
   }
   armor_oauth_browser_logout(cookie);
-  set_cookie(r, session_cookie(r), "", 0);
+  armor_browser_set_cookie(r, armor_browser_cookie_name(r, "session"), "", 0);
   if (post) {
     const char *kv[] = {"state", state, NULL};
-    page_headers(r);
+    armor_browser_page_headers(r, PAGE_CSP);
     armor_reply_redirect(r, 302, with_params(r, post, kv));
     return;
   }
-  html(r, 200, armor_oauth_page_message(app_name(r), "Signed out", "You are signed out.", false));
+  html(r, 200, armor_oauth_page_message(armor_browser_app_name(r), "Signed out", "You are signed out.", false));
 }
 
 /* ================================================================ seed 001: /api/auth/authorize, /api/auth/token */

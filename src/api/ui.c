@@ -18,6 +18,7 @@
  * the grant instead of the token.
  */
 #include "app/services.h"
+#include "api/browser.h"
 #include "auth/recovery.h"
 #include "auth/tokens.h"
 #include "settings/settings.h"
@@ -29,36 +30,18 @@
 #define TOKEN_MAX 256
 #define PASSWORD_MAX 8192 /* bytes; the policy's own limit (code points) is checked by the service */
 #define FORM_BODY (48 * 1024)
+#define PAGE_CSP "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
 
 /* ================================================================ HTML */
-
-static void esc(struct armor_buf *b, const char *s) {
-  for (const char *p = s ? s : ""; *p; p++) {
-    switch (*p) {
-    case '&': armor_buf_append(b, "&amp;", 5); break;
-    case '<': armor_buf_append(b, "&lt;", 4); break;
-    case '>': armor_buf_append(b, "&gt;", 4); break;
-    case '"': armor_buf_append(b, "&quot;", 6); break;
-    case '\'': armor_buf_append(b, "&#39;", 5); break;
-    default: armor_buf_append(b, p, 1);
-    }
-  }
-}
-
-static const char *app_name(struct armor_req *r) {
-  struct armor_app_settings a;
-  armor_settings_app(&a);
-  return armor_arena_strdup(r->arena, a.name[0] ? a.name : "Armor");
-}
 
 static void head(struct armor_req *r, struct armor_buf *b, const char *title) {
   armor_buf_init(b, PAGE_MAX);
   armor_buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
                       "<meta name=\"referrer\" content=\"no-referrer\"><title>");
-  esc(b, title);
+  armor_buf_append_html(b, title);
   armor_buf_printf(b, " - ");
-  esc(b, app_name(r));
+  armor_buf_append_html(b, armor_browser_app_name(r));
   armor_buf_printf(b, "</title><style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0}"
                       "main{max-width:24rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
                       "box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.3rem;margin-top:0}label{display:block;"
@@ -66,9 +49,9 @@ static void head(struct armor_req *r, struct armor_buf *b, const char *title) {
                       "font-size:1rem}button{margin-top:1.2rem;padding:.6rem 1.2rem;font-size:1rem}"
                       ".error{color:#b00020}.ok{color:#1b5e20}.muted{color:#555;font-size:.9rem}</style></head>"
                       "<body><main>\n<p class=\"muted\">");
-  esc(b, app_name(r));
+  armor_buf_append_html(b, armor_browser_app_name(r));
   armor_buf_printf(b, "</p>\n<h1>");
-  esc(b, title);
+  armor_buf_append_html(b, title);
   armor_buf_printf(b, "</h1>\n");
 }
 
@@ -77,28 +60,20 @@ static void para(struct armor_buf *b, const char *cls, const char *text) {
     armor_buf_printf(b, "<p class=\"%s\"%s>", cls, !strcmp(cls, "error") ? " role=\"alert\"" : "");
   else
     armor_buf_printf(b, "<p>");
-  esc(b, text);
+  armor_buf_append_html(b, text);
   armor_buf_printf(b, "</p>\n");
 }
 
 static void hidden(struct armor_buf *b, const char *name, const char *value) {
   armor_buf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
-  esc(b, value);
+  armor_buf_append_html(b, value);
   armor_buf_printf(b, "\">\n");
-}
-
-static void page_headers(struct armor_req *r) {
-  armor_reply_header(r, "X-Frame-Options", "DENY");
-  armor_reply_header(r, "Content-Security-Policy",
-                     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'");
-  armor_reply_header(r, "Referrer-Policy", "no-referrer");
-  armor_reply_header(r, "Cache-Control", "no-store");
 }
 
 /* Ends the page and sends it. */
 static void send_page(struct armor_req *r, int status, struct armor_buf *b) {
   armor_buf_printf(b, "</main></body></html>\n");
-  page_headers(r);
+  armor_browser_page_headers(r, PAGE_CSP);
   if (b->data)
     armor_reply_raw(r, status, "text/html; charset=utf-8", b->data, b->len);
   else
@@ -123,34 +98,11 @@ static void unavailable(struct armor_req *r) {
 }
 
 static void see_other(struct armor_req *r, const char *location) {
-  page_headers(r);
+  armor_browser_page_headers(r, PAGE_CSP);
   armor_reply_redirect(r, 303, location);
 }
 
 /* ================================================================ CSRF */
-
-static const char *csrf_cookie(const struct armor_req *r) {
-  return r->tls || !strncmp(armor_tokens_issuer(), "https://", 8) ? "__Host-armor_csrf" : "armor_csrf";
-}
-
-/* This browser's CSRF token: the cookie's value, created (and set) when absent. */
-static const char *csrf_token(struct armor_req *r) {
-  const char *c = armor_req_cookie(r, csrf_cookie(r));
-  if (c && strlen(c) == 43) return c;
-  char t[64];
-  armor_random_b64url(32, t, sizeof t);
-  bool secure = r->tls || !strncmp(armor_tokens_issuer(), "https://", 8);
-  armor_reply_header(r, "Set-Cookie",
-                     armor_arena_printf(r->arena, "%s=%s; Path=/; HttpOnly; SameSite=Lax; Max-Age=86400%s",
-                                        csrf_cookie(r), t, secure ? "; Secure" : ""));
-  return armor_arena_strdup(r->arena, t);
-}
-
-/* The hidden csrf input equals the CSRF cookie. */
-static bool csrf_ok(struct armor_req *r) {
-  const char *cookie = armor_req_cookie(r, csrf_cookie(r)), *form = armor_req_form(r, "csrf");
-  return cookie && form && strlen(cookie) == 43 && armor_str_eq_ct(cookie, form);
-}
 
 static const char *token_of(const char *t) { return t && *t && strlen(t) <= TOKEN_MAX ? t : NULL; }
 
@@ -168,7 +120,7 @@ static void bad_link(struct armor_req *r, const char *title) {
 
 static void verify_form(struct armor_req *r, int status, const char *token, const char *error) {
   struct armor_buf b;
-  const char *csrf = csrf_token(r);
+  const char *csrf = armor_browser_csrf_token(r);
   head(r, &b, "Confirm your email address");
   if (error) para(&b, "error", error);
   para(&b, NULL, "Press the button to confirm that this email address belongs to your account.");
@@ -194,7 +146,7 @@ static void verify_submit(struct armor_req *r) {
     bad_link(r, "Confirm your email address");
     return;
   }
-  if (!csrf_ok(r)) {
+  if (!armor_browser_csrf_ok(r, armor_req_form(r, "csrf"))) {
     verify_form(r, 400, token, "This form expired or was not sent from this browser. Press the button again.");
     return;
   }
@@ -222,7 +174,7 @@ static void reset_form(struct armor_req *r, int status, const char *token, const
   struct armor_security_settings s;
   armor_settings_security(&s);
   struct armor_buf b;
-  const char *csrf = csrf_token(r);
+  const char *csrf = armor_browser_csrf_token(r);
   head(r, &b, "Choose a new password");
   if (error) para(&b, "error", error);
   char rule[96];
@@ -263,7 +215,7 @@ static void reset_submit(struct armor_req *r) {
     return;
   }
   if (grant) token = NULL;
-  if (!csrf_ok(r)) {
+  if (!armor_browser_csrf_ok(r, armor_req_form(r, "csrf"))) {
     reset_form(r, 400, token, grant,
                "This form expired or was not sent from this browser. Enter the new password again.");
     return;

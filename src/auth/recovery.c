@@ -84,20 +84,6 @@ static void audit(const char *event, const struct armor_recovery_caller *c, cons
   armor_audit(event, c ? c->actor_id : NULL, subject, c ? c->ip : NULL, c ? c->request_id : NULL, details);
 }
 
-/* Appends s to b with HTML special characters escaped. */
-static void html_escape(struct armor_buf *b, const char *s) {
-  for (; *s; s++) {
-    switch (*s) {
-    case '&': armor_buf_append(b, "&amp;", 5); break;
-    case '<': armor_buf_append(b, "&lt;", 4); break;
-    case '>': armor_buf_append(b, "&gt;", 4); break;
-    case '"': armor_buf_append(b, "&quot;", 6); break;
-    case '\'': armor_buf_append(b, "&#39;", 5); break;
-    default: armor_buf_append(b, s, 1);
-    }
-  }
-}
-
 /*
  * Queues a mail of a title, a paragraph, an optional link and a closing line,
  * as text and HTML, branded with the app name.
@@ -115,19 +101,19 @@ static int queue_mail(struct armor_db *db, const char *to, const char *subject, 
   if (link) armor_buf_printf(&t, "%s\n\n", link);
   armor_buf_printf(&t, "%s\n", outro);
   armor_buf_printf(&h, "<!DOCTYPE html><html><body style=\"font-family:sans-serif\"><h2>");
-  html_escape(&h, app.name);
+  armor_buf_append_html(&h, app.name);
   armor_buf_printf(&h, "</h2><p>");
-  html_escape(&h, intro);
+  armor_buf_append_html(&h, intro);
   armor_buf_printf(&h, "</p>");
   if (link) {
     armor_buf_printf(&h, "<p><a href=\"");
-    html_escape(&h, link);
+    armor_buf_append_html(&h, link);
     armor_buf_printf(&h, "\">");
-    html_escape(&h, link);
+    armor_buf_append_html(&h, link);
     armor_buf_printf(&h, "</a></p>");
   }
   armor_buf_printf(&h, "<p>");
-  html_escape(&h, outro);
+  armor_buf_append_html(&h, outro);
   armor_buf_printf(&h, "</p></body></html>\n");
   int rc = armor_outbox_add_email(db, to, subj, t.data, h.data);
   sodium_memzero(t.data, t.len);

@@ -110,5 +110,7 @@ void armor_buf_init(struct armor_buf *b, size_t max);
 bool armor_buf_append(struct armor_buf *b, const void *p, size_t n);
 bool armor_buf_printf(struct armor_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void armor_buf_free(struct armor_buf *b);
+/* Appends s (NULL as "") with the HTML special characters & < > " ' escaped. */
+void armor_buf_append_html(struct armor_buf *b, const char *s);
 
 #endif

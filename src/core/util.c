@@ -435,6 +435,19 @@ bool armor_buf_printf(struct armor_buf *b, const char *fmt, ...) {
   return ok;
 }
 
+void armor_buf_append_html(struct armor_buf *b, const char *s) {
+  for (const char *p = s ? s : ""; *p; p++) {
+    switch (*p) {
+    case '&': armor_buf_append(b, "&amp;", 5); break;
+    case '<': armor_buf_append(b, "&lt;", 4); break;
+    case '>': armor_buf_append(b, "&gt;", 4); break;
+    case '"': armor_buf_append(b, "&quot;", 6); break;
+    case '\'': armor_buf_append(b, "&#39;", 5); break;
+    default: armor_buf_append(b, p, 1);
+    }
+  }
+}
+
 void armor_buf_free(struct armor_buf *b) {
   free(b->data);
   b->data = NULL;

@@ -104,7 +104,7 @@ void armor_reply_error(struct armor_req *r, int status, const char *code, const 
   json_object_set_new(doc, "message", m ? m : json_string(code));
   json_object_set_new(doc, "code", json_string(code));
   if (details) json_object_set_new(doc, "details", details);
-  if (status == 401 && !armor_req_header(r, "X-Armor-No-Challenge")) {
+  if (status == 401) {
     bool expired = !strcmp(code, "TOKEN_EXPIRED");
     armor_reply_header(r, "WWW-Authenticate",
                        expired ? "Bearer error=\"invalid_token\", error_description=\"The access token expired\""

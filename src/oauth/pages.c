@@ -9,25 +9,12 @@
 
 #define PAGE_MAX (256 * 1024)
 
-static void esc(struct armor_buf *b, const char *s) {
-  for (const char *p = s ? s : ""; *p; p++) {
-    switch (*p) {
-    case '&': armor_buf_append(b, "&amp;", 5); break;
-    case '<': armor_buf_append(b, "&lt;", 4); break;
-    case '>': armor_buf_append(b, "&gt;", 4); break;
-    case '"': armor_buf_append(b, "&quot;", 6); break;
-    case '\'': armor_buf_append(b, "&#39;", 5); break;
-    default: armor_buf_append(b, p, 1);
-    }
-  }
-}
-
 static void head(struct armor_buf *b, const char *app, const char *title) {
   armor_buf_printf(b, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                       "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>");
-  esc(b, title);
+  armor_buf_append_html(b, title);
   armor_buf_printf(b, " - ");
-  esc(b, app);
+  armor_buf_append_html(b, app);
   armor_buf_printf(b, "</title><style>body{font-family:system-ui,sans-serif;background:#f4f5f7;margin:0}"
                       "main{max-width:24rem;margin:4rem auto;background:#fff;padding:2rem;border-radius:8px;"
                       "box-shadow:0 1px 4px rgba(0,0,0,.15)}h1{font-size:1.3rem;margin-top:0}label{display:block;"
@@ -46,7 +33,7 @@ static char *finish(struct armor_buf *b) {
 
 static void hidden(struct armor_buf *b, const char *name, const char *value) {
   armor_buf_printf(b, "<input type=\"hidden\" name=\"%s\" value=\"", name);
-  esc(b, value);
+  armor_buf_append_html(b, value);
   armor_buf_printf(b, "\">\n");
 }
 
@@ -55,13 +42,13 @@ char *armor_oauth_page_login(const struct armor_oauth_page *p, const char *usern
   armor_buf_init(&b, PAGE_MAX);
   head(&b, p->app, "Sign in");
   armor_buf_printf(&b, "<h1>Sign in to ");
-  esc(&b, p->app);
+  armor_buf_append_html(&b, p->app);
   armor_buf_printf(&b, "</h1>\n<p class=\"muted\">to continue to <strong>");
-  esc(&b, p->client_name);
+  armor_buf_append_html(&b, p->client_name);
   armor_buf_printf(&b, "</strong></p>\n");
   if (error && *error) {
     armor_buf_printf(&b, "<p class=\"error\" role=\"alert\">");
-    esc(&b, error);
+    armor_buf_append_html(&b, error);
     armor_buf_printf(&b, "</p>\n");
   }
   armor_buf_printf(&b, "<form method=\"post\" action=\"/oauth2/login\">\n");
@@ -70,7 +57,7 @@ char *armor_oauth_page_login(const struct armor_oauth_page *p, const char *usern
   armor_buf_printf(&b, "<label for=\"username\">Username or email</label>"
                        "<input type=\"text\" id=\"username\" name=\"username\" autocomplete=\"username\" required "
                        "autofocus value=\"");
-  esc(&b, username);
+  armor_buf_append_html(&b, username);
   armor_buf_printf(&b, "\">\n<label for=\"password\">Password</label><input type=\"password\" id=\"password\" "
                        "name=\"password\" autocomplete=\"current-password\" required>\n"
                        "<button type=\"submit\">Sign in</button>\n</form>\n");
@@ -90,9 +77,9 @@ char *armor_oauth_page_consent(const struct armor_oauth_page *p, const char *use
   armor_buf_init(&b, PAGE_MAX);
   head(&b, p->app, "Authorize");
   armor_buf_printf(&b, "<h1><strong>");
-  esc(&b, p->client_name);
+  armor_buf_append_html(&b, p->client_name);
   armor_buf_printf(&b, "</strong> wants to access your account</h1>\n<p class=\"muted\">Signed in as ");
-  esc(&b, username);
+  armor_buf_append_html(&b, username);
   armor_buf_printf(&b, "</p>\n<ul>\n");
   for (const char *s = scope; s && *s;) {
     const char *e = strchr(s, ' ');
@@ -103,7 +90,7 @@ char *armor_oauth_page_consent(const struct armor_oauth_page *p, const char *use
       tok[l] = 0;
       const char *t = scope_text(tok);
       armor_buf_printf(&b, "<li>");
-      esc(&b, t ? t : tok);
+      armor_buf_append_html(&b, t ? t : tok);
       if (!t) armor_buf_printf(&b, " (scope)");
       armor_buf_printf(&b, "</li>\n");
     }
@@ -122,9 +109,9 @@ char *armor_oauth_page_message(const char *app, const char *title, const char *m
   armor_buf_init(&b, PAGE_MAX);
   head(&b, app, title);
   armor_buf_printf(&b, "<h1>");
-  esc(&b, title);
+  armor_buf_append_html(&b, title);
   armor_buf_printf(&b, "</h1>\n<p%s>", error ? " class=\"error\"" : "");
-  esc(&b, message);
+  armor_buf_append_html(&b, message);
   armor_buf_printf(&b, "</p>\n");
   return finish(&b);
 }
