@@ -27,6 +27,10 @@
 #define MAX_HEADER_BYTES (8 * 1024)
 #define MAX_JSON_DEPTH 32
 #define MAX_KV 64
+/* libmicrohttpd zeroes the whole per-connection pool for every request: keep it as small as the header limit allows. */
+#ifndef CONN_POOL_BYTES
+#define CONN_POOL_BYTES (16 * 1024)
+#endif
 /* Body bytes read and dropped after a refusal before the connection is closed instead of answered. */
 #define MAX_DISCARD (1024 * 1024)
 
@@ -317,6 +321,18 @@ bool armor_http_proxy_trusted(const char *ip) {
   return false;
 }
 
+/* Dotted quad without inet_ntop (which goes through sprintf); out holds at least 16 bytes. */
+static void format_ipv4(const unsigned char a[4], char *out) {
+  char *o = out;
+  for (int i = 0; i < 4; i++) {
+    unsigned v = a[i];
+    if (v >= 100) *o++ = (char)('0' + v / 100);
+    if (v >= 10) *o++ = (char)('0' + v / 10 % 10);
+    *o++ = (char)('0' + v % 10);
+    *o++ = i < 3 ? '.' : 0;
+  }
+}
+
 /*
  * The client address: the TCP peer, unless the peer is a trusted proxy; then the
  * right-most X-Forwarded-For entry that is not itself a trusted proxy (entries to
@@ -328,7 +344,7 @@ static void set_client_ip(struct ctx *c) {
   if (!ci || !ci->client_addr) return;
   const struct sockaddr *sa = ci->client_addr;
   if (sa->sa_family == AF_INET)
-    inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, c->req.client_ip, sizeof c->req.client_ip);
+    format_ipv4((const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr, c->req.client_ip);
   else if (sa->sa_family == AF_INET6)
     inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, c->req.client_ip, sizeof c->req.client_ip);
   if (!nproxies || !armor_http_proxy_trusted(c->req.client_ip)) return;
@@ -616,11 +632,14 @@ static enum MHD_Result dispatch(struct ctx *c) {
 static void new_request_id(struct armor_req *r) {
   const char *given = armor_req_header(r, "X-Request-Id");
   if (given && sane_request_id(given)) {
-    armor_fmt(r->request_id, sizeof r->request_id, "%s", given);
+    memcpy(r->request_id, given, strlen(given) + 1); /* at most 64 characters */
     return;
   }
+  /* The node's 8 random hex digits, then a 12-digit hex counter (formatted by hand: this runs on every request). */
   unsigned long long n = atomic_fetch_add_explicit(&reqid_counter, 1, memory_order_relaxed);
-  armor_fmt(r->request_id, sizeof r->request_id, "%s%012llx", reqid_prefix, n);
+  memcpy(r->request_id, reqid_prefix, 8);
+  for (int i = 19; i >= 8; i--, n >>= 4) r->request_id[i] = "0123456789abcdef"[n & 15];
+  r->request_id[20] = 0;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
@@ -719,6 +738,64 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   return dispatch(c);
 }
 
+/* Appends to an access line; `end` is one past the last byte that may be written. */
+static char *put(char *o, const char *end, const char *s, size_t n) {
+  if (n > (size_t)(end - o)) n = (size_t)(end - o);
+  memcpy(o, s, n);
+  return o + n;
+}
+
+static char *put_uint(char *o, const char *end, unsigned long long v, int min_digits) {
+  char d[24];
+  int n = 0;
+  do {
+    d[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v || n < min_digits);
+  while (n && o < end) *o++ = d[--n];
+  return o;
+}
+
+/*
+ * One access line: `TIME access IP "METHOD PATH" STATUS 1.234ms id=ID[ aborted]`. Formatted by hand (snprintf
+ * was the largest user-space cost of a small request). Request data is never a format string; control
+ * characters and quotes in the path become '?', and the path is cut at 255 bytes.
+ */
+static void access_line(const struct armor_req *r, int status, int64_t us, enum MHD_RequestTerminationCode toe) {
+  char line[512];
+  char *o = line;
+  const char *end = line + sizeof line - 1; /* room for the newline */
+  /* The time text changes once a second: each thread keeps its last one. */
+  static _Thread_local int64_t ts_sec = -1;
+  static _Thread_local char ts[32];
+  int64_t now = armor_time();
+  if (now != ts_sec) {
+    armor_time_rfc3339(now, ts);
+    ts_sec = now;
+  }
+  o = put(o, end, ts, strlen(ts));
+  o = put(o, end, " access ", 8);
+  o = put(o, end, r->client_ip, strlen(r->client_ip));
+  o = put(o, end, " \"", 2);
+  o = put(o, end, r->method, strlen(r->method));
+  o = put(o, end, " ", 1);
+  size_t j = 0;
+  for (const char *p = r->path; p && *p && j < 255 && o < end; p++, j++)
+    *o++ = ((unsigned char)*p < 0x20 || *p == '"' || (unsigned char)*p == 0x7f) ? '?' : *p;
+  o = put(o, end, "\" ", 2);
+  o = put_uint(o, end, (unsigned)status, 1);
+  o = put(o, end, " ", 1);
+  if (us < 0) us = 0;
+  o = put_uint(o, end, (unsigned long long)(us / 1000), 1);
+  o = put(o, end, ".", 1);
+  o = put_uint(o, end, (unsigned long long)(us % 1000), 3);
+  o = put(o, end, "ms id=", 6);
+  o = put(o, end, r->request_id, strlen(r->request_id));
+  if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK) o = put(o, end, " aborted", 8);
+  *o++ = '\n';
+  armor_log_access(line, (size_t)(o - line));
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
   (void)cls;
   (void)conn;
@@ -728,28 +805,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   int64_t us = armor_now_us() - c->start_us;
   int status = r->replied ? r->status : 499;
   metrics_record(c->route_index == (size_t)-1 ? metric_routes : c->route_index, status, us);
-  if (opts.access_log && !(r->route && (r->route->flags & ROUTE_NOLOG))) {
-    char line[768];
-    /* The path is printed with %.*s after sanitising: request data is never a format string. */
-    char path[256];
-    size_t j = 0;
-    for (const char *p = r->path; p && *p && j < sizeof path - 1; p++)
-      path[j++] = ((unsigned char)*p < 0x20 || *p == '"' || (unsigned char)*p == 0x7f) ? '?' : *p;
-    path[j] = 0;
-    /* The time text changes once a second: each thread keeps its last one. */
-    static _Thread_local int64_t ts_sec = -1;
-    static _Thread_local char ts[32];
-    int64_t now = armor_time();
-    if (now != ts_sec) {
-      armor_time_rfc3339(now, ts);
-      ts_sec = now;
-    }
-    if (us < 0) us = 0;
-    int n = snprintf(line, sizeof line, "%s access %s \"%s %s\" %d %lld.%03lldms id=%s%s\n", ts, r->client_ip, r->method,
-                     path, status, (long long)(us / 1000), (long long)(us % 1000), r->request_id,
-                     toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " aborted");
-    if (n > 0) armor_log_access(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
-  }
+  if (opts.access_log && !(r->route && (r->route->flags & ROUTE_NOLOG))) access_line(r, status, us, toe);
   if (r->json) json_decref(r->json);
   armor_free(r->resp_body);
   armor_buf_free(&c->body);
@@ -854,7 +910,7 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
   daemon_ = MHD_start_daemon(flags, (uint16_t)opts.port, NULL, NULL, on_request, NULL, MHD_OPTION_LISTEN_SOCKET,
                              listen_fd, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(opts.threads > 0 ? opts.threads : 1),
                              MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                             (unsigned)opts.conn_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(24 * 1024),
+                             (unsigned)opts.conn_timeout, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_POOL_BYTES,
                              MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
                              NULL, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, MHD_OPTION_ARRAY,
                              opts.tls_cert_pem ? tlsopts : &tlsopts[2], MHD_OPTION_END);

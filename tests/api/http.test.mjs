@@ -276,10 +276,30 @@ describe('headers and request ids', () => {
     await srv.waitForLog(new RegExp(`id=${id}b`));
     const lines = srv.log().split('\n').filter((l) => l.includes(`id=${id}`) && !l.includes(`id=${id}b`));
     assert.equal(lines.length, 1, srv.log().slice(-2000));
-    assert.match(lines[0], /access 127\.0\.0\.1 "GET \/health" 200 [\d.]+ms/);
+    assert.match(lines[0], new RegExp(`^\\d{4}-\\d\\d-\\d\\dT\\d\\d:\\d\\d:\\d\\dZ access 127\\.0\\.0\\.1 "GET /health" 200 \\d+\\.\\d{3}ms id=${id}$`));
     const l2 = srv.log().split('\n').filter((l) => l.includes(`id=${id}b`));
     assert.equal(l2.length, 1);
     assert.match(l2[0], /"GET \/nope" 404/);
+  });
+
+  test('the access line neutralises quotes and control characters and caps the path', async () => {
+    const id = 'logq-' + Date.now();
+    const path = '/x%22y%01z' + 'p'.repeat(400);
+    const { text } = await rawRequest(srv.port, `GET ${path} HTTP/1.1\r\nHost: x\r\nX-Request-Id: ${id}\r\nConnection: close\r\n\r\n`);
+    assert.equal(parseRaw(text).status, 404, text);
+    await srv.waitForLog(new RegExp(`id=${id}`));
+    const line = srv.log().split('\n').find((l) => l.includes(`id=${id}`));
+    const m = line.match(/"GET ([^"]*)" 404 \d+\.\d{3}ms id=/);
+    assert.ok(m, line);
+    assert.ok(m[1].startsWith('/x?y?z'), m[1]);
+    assert.equal(m[1].length, 255);
+  });
+
+  test('generated request ids are unique per request', async () => {
+    const ids = new Set();
+    for (let i = 0; i < 20; i++) ids.add((await api(srv.url, 'GET', '/health')).headers.get('x-request-id'));
+    assert.equal(ids.size, 20);
+    for (const id of ids) assert.match(id, /^[0-9a-f]{20}$/);
   });
 });
 
