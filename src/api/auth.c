@@ -336,7 +336,7 @@ static void setup_form(struct armor_req *r) {
   armor_reply_header(r, "Content-Security-Policy",
                      "default-src 'none'; script-src 'unsafe-inline'; connect-src 'self'");
   armor_reply_header(r, "Referrer-Policy", "no-referrer");
-  armor_reply_raw(r, 200, "text/html; charset=utf-8", setup_page, sizeof setup_page - 1);
+  armor_reply_static(r, 200, "text/html; charset=utf-8", setup_page, sizeof setup_page - 1);
 }
 
 static void setup(struct armor_req *r) {

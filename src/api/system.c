@@ -28,7 +28,7 @@ static void index_(struct armor_req *r) {
 
 static void health(struct armor_req *r) {
   static const char body[] = "{\"success\":true,\"message\":\"ok\",\"data\":{\"status\":\"ok\"}}";
-  armor_reply_raw(r, 200, "application/json", body, sizeof body - 1);
+  armor_reply_static(r, 200, "application/json", body, sizeof body - 1);
 }
 
 static void ready(struct armor_req *r) {
@@ -99,7 +99,7 @@ static void metrics(struct armor_req *r) {
 static void openapi(struct armor_req *r) {
   size_t n;
   const char *t = armor_openapi_text(&n);
-  armor_reply_raw(r, 200, "application/json", t, n);
+  armor_reply_static(r, 200, "application/json", t, n);
 }
 
 static const char docs_html[] =
@@ -133,11 +133,11 @@ static void docs(struct armor_req *r) {
     armor_reply_header(
         r, "Content-Security-Policy",
         "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'");
-    armor_reply_raw(r, 200, "text/html; charset=utf-8", docs_html, sizeof docs_html - 1);
+    armor_reply_static(r, 200, "text/html; charset=utf-8", docs_html, sizeof docs_html - 1);
     return;
   }
   if (!strcmp(rest, "init.js")) {
-    armor_reply_raw(r, 200, "text/javascript; charset=utf-8", docs_init, sizeof docs_init - 1);
+    armor_reply_static(r, 200, "text/javascript; charset=utf-8", docs_init, sizeof docs_init - 1);
     return;
   }
   const struct armor_asset *a = strchr(rest, '/') ? NULL : armor_asset_find("swagger", rest);
@@ -145,7 +145,7 @@ static void docs(struct armor_req *r) {
     armor_reply_error(r, 404, "NOT_FOUND", "No such file", NULL);
     return;
   }
-  armor_reply_raw(r, 200, mime_of(rest), a->start, (size_t)(a->end - a->start));
+  armor_reply_static(r, 200, mime_of(rest), a->start, (size_t)(a->end - a->start));
 }
 
 static void docs_redirect(struct armor_req *r) { armor_reply_redirect(r, 301, "/docs/"); }

@@ -84,6 +84,7 @@ struct armor_req {
   /* ---- out ---- */
   int status;
   char *resp_body; /* malloc'ed, freed by the http layer */
+  const void *resp_static; /* or a body that is never freed (armor_reply_static) */
   size_t resp_len;
   const char *content_type;
   struct armor_kv resp_headers[ARMOR_MAX_RESP_HEADERS]; /* arena-owned strings */
@@ -114,6 +115,8 @@ void armor_reply_rc(struct armor_req *r, int rc, const char *message);
 void armor_reply_no_content(struct armor_req *r);
 /* Any body; copies it. */
 void armor_reply_raw(struct armor_req *r, int status, const char *content_type, const void *body, size_t len);
+/* Like armor_reply_raw for a body that lives as long as the process (static text, embedded files): not copied. */
+void armor_reply_static(struct armor_req *r, int status, const char *content_type, const void *body, size_t len);
 /* Plain JSON without envelope (OAuth/OIDC shapes). Steals `doc`. */
 void armor_reply_json(struct armor_req *r, int status, json_t *doc);
 /* RFC 6749 error {"error", "error_description"}. */

@@ -155,6 +155,15 @@ void armor_reply_raw(struct armor_req *r, int status, const char *content_type, 
   set_body(r, status, content_type, b, len);
 }
 
+void armor_reply_static(struct armor_req *r, int status, const char *content_type, const void *body, size_t len) {
+  if (r->replied) {
+    set_body(r, status, content_type, NULL, 0); /* logs the second reply */
+    return;
+  }
+  set_body(r, status, content_type, NULL, len);
+  r->resp_static = body;
+}
+
 void armor_reply_json(struct armor_req *r, int status, json_t *doc) { reply_doc(r, status, doc); }
 
 void armor_reply_oauth_error(struct armor_req *r, int status, const char *error, const char *description) {

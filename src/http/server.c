@@ -381,6 +381,8 @@ static enum MHD_Result send_reply(struct ctx *c) {
   if (r->resp_body) {
     resp = MHD_create_response_from_buffer(r->resp_len, r->resp_body, MHD_RESPMEM_MUST_FREE);
     r->resp_body = NULL;
+  } else if (r->resp_static) {
+    resp = MHD_create_response_from_buffer(r->resp_len, (void *)r->resp_static, MHD_RESPMEM_PERSISTENT);
   } else {
     resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   }
