@@ -442,18 +442,37 @@ static int hexval(char c) {
   return -1;
 }
 
-/* Decodes application/x-www-form-urlencoded in place semantics into arena copies. */
+/*
+ * Decodes one application/x-www-form-urlencoded key or value into an arena copy: '+' is a space, %XX a
+ * byte, a '%' without two hex digits stays as it is. Runs between the special characters are found with
+ * memchr and copied whole (a form is mostly long plain tokens).
+ */
 static char *form_decode(struct armor_arena *a, const char *s, size_t n) {
   char *out = armor_arena_alloc(a, n + 1);
-  size_t j = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (s[i] == '+')
-      out[j++] = ' ';
-    else if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-      out[j++] = (char)(hexval(s[i + 1]) * 16 + hexval(s[i + 2]));
-      i += 2;
-    } else
-      out[j++] = s[i];
+  size_t i = 0, j = 0;
+  while (i < n) {
+    const char *pct = memchr(s + i, '%', n - i);
+    size_t stop = pct ? (size_t)(pct - s) : n;
+    while (i < stop) {
+      const char *plus = memchr(s + i, '+', stop - i);
+      size_t e = plus ? (size_t)(plus - s) : stop;
+      memcpy(out + j, s + i, e - i);
+      j += e - i;
+      i = e;
+      if (plus) {
+        out[j++] = ' ';
+        i++;
+      }
+    }
+    if (!pct) break;
+    int hi = i + 2 < n ? hexval(s[i + 1]) : -1, lo = hi >= 0 ? hexval(s[i + 2]) : -1;
+    if (lo >= 0) {
+      out[j++] = (char)(hi * 16 + lo);
+      i += 3;
+    } else {
+      out[j++] = '%';
+      i++;
+    }
   }
   out[j] = 0;
   return out;

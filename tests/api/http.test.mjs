@@ -231,6 +231,15 @@ describe('form bodies', () => {
     assert.deepEqual(r.body.data, { a: '1', b: 'hello world', c: 'é&', d: '' });
   });
 
+  test('form decoding: stray and truncated escapes stay literal, plus signs and escapes mix', async () => {
+    const long = 'x'.repeat(3000);
+    const r = await api(srv.url, 'POST', '/api/_test/form', {
+      raw: `e=100%25+sure%&f=%4&g=%zz%41+&h=++%2B&i=${long}%2${long}&j+k=%3d`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body.data, { e: '100% sure%', f: '%4', g: '%zzA ', h: '  +', i: `${long}%2${long}`, 'j k': '=' });
+  });
+
   test('a form route refuses JSON with 415', async () => {
     const r = await api(srv.url, 'POST', '/api/_test/form', { body: { a: 1 } });
     assertError(r, 415, 'UNSUPPORTED_MEDIA_TYPE');
