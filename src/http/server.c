@@ -27,9 +27,10 @@
 #define MAX_HEADER_BYTES (8 * 1024)
 #define MAX_JSON_DEPTH 32
 #define MAX_KV 64
-/* libmicrohttpd zeroes the whole per-connection pool for every request: keep it as small as the header limit allows. */
+/* libmicrohttpd zeroes the whole per-connection pool for every request (16 KiB saves ~2 % of the CPU of a small
+   request, but then header blocks from ~16 KiB get libmicrohttpd's own HTML answer instead of the envelope). */
 #ifndef CONN_POOL_BYTES
-#define CONN_POOL_BYTES (16 * 1024)
+#define CONN_POOL_BYTES (24 * 1024)
 #endif
 /* Body bytes read and dropped after a refusal before the connection is closed instead of answered. */
 #define MAX_DISCARD (1024 * 1024)
