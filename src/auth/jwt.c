@@ -6,8 +6,9 @@
  * HS256-with-the-public-key and alg/kid mix-ups never reach a signature check.
  * Tokens are never logged.
  *
- * The cache maps a keyed hash of the token text to its verified claims. A hit
- * skips parsing and the signature check only: iss, aud, exp, nbf/iat and the
+ * The cache maps the token text to its verified claims: a slot is chosen by a
+ * keyed SipHash of the text, and a hit is an exact match of the whole text
+ * kept in the entry. A hit skips parsing and the signature check only: iss, aud, exp, nbf/iat and the
  * revocation of sid are checked on every call. Values derived from the claims
  * (armor_jwt_ref_memo, e.g. a rendered introspection answer) live and die with
  * the cached entry.
@@ -57,16 +58,18 @@ struct armor_jwt_ref {
   const char *iss; /* borrowed from claims; NULL when absent or not a string */
   json_t *sid;     /* borrowed; NULL when absent */
   _Atomic(void *) memo[ARMOR_JWT_MEMO_SLOTS];
+  size_t token_len; /* 0 when the token is not cached */
+  char token[];     /* the token text a cache hit must match exactly */
 };
 
 struct centry {
-  unsigned char h[32];
+  uint64_t h;              /* keyed SipHash-2-4 of the token text */
   struct armor_jwt_ref *c; /* NULL: empty slot */
 };
 
 static struct centry cache[CACHE_SIZE];
 static pthread_mutex_t stripes[CACHE_STRIPES];
-static unsigned char cache_key[crypto_generichash_KEYBYTES];
+static unsigned char cache_key[crypto_shorthash_KEYBYTES];
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static void cache_init(void) {
@@ -100,34 +103,44 @@ const void *armor_jwt_ref_memo(struct armor_jwt_ref *ref, unsigned slot, void *(
   return v;
 }
 
-static size_t slot_of(const unsigned char h[32]) {
-  uint64_t v;
-  memcpy(&v, h, sizeof v);
-  return (size_t)(v % CACHE_SIZE);
+static uint64_t token_hash(const char *token, size_t len) {
+  unsigned char out[crypto_shorthash_BYTES];
+  crypto_shorthash(out, (const unsigned char *)token, len, cache_key);
+  uint64_t h;
+  memcpy(&h, out, sizeof h);
+  return h;
 }
 
-/* The cached claims with a reference taken, or NULL. */
-static struct armor_jwt_ref *cache_get(const unsigned char h[32]) {
-  size_t i = slot_of(h);
+/*
+ * The cached claims of exactly this token with a reference taken, or NULL. The text is compared only
+ * when the keyed 64-bit hashes are equal, which for two different tokens practically never happens,
+ * so the comparison's early exit tells nothing about a cached token.
+ */
+static struct armor_jwt_ref *cache_get(uint64_t h, const char *token, size_t len) {
+  size_t i = (size_t)(h % CACHE_SIZE);
   pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
   struct armor_jwt_ref *c = NULL;
   pthread_mutex_lock(m);
-  if (cache[i].c && !memcmp(cache[i].h, h, 32)) {
+  if (cache[i].c && cache[i].h == h) {
     c = cache[i].c;
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
   }
   pthread_mutex_unlock(m);
+  if (c && (c->token_len != len || memcmp(c->token, token, len))) {
+    armor_jwt_ref_put(c);
+    c = NULL;
+  }
   return c;
 }
 
 /* Stores c (the cache takes its own reference). */
-static void cache_put(const unsigned char h[32], struct armor_jwt_ref *c) {
-  size_t i = slot_of(h);
+static void cache_put(uint64_t h, struct armor_jwt_ref *c) {
+  size_t i = (size_t)(h % CACHE_SIZE);
   pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
   atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
   pthread_mutex_lock(m);
   struct armor_jwt_ref *old = cache[i].c;
-  memcpy(cache[i].h, h, 32);
+  cache[i].h = h;
   cache[i].c = c;
   pthread_mutex_unlock(m);
   armor_jwt_ref_put(old);
@@ -221,9 +234,12 @@ static bool num_claim(json_t *claims, const char *name, bool required, int64_t *
   return true;
 }
 
-/* Reads once what the checks of every call need from freshly verified claims. */
-static struct armor_jwt_ref *ref_new(json_t *claims) {
-  struct armor_jwt_ref *c = armor_calloc(1, sizeof *c);
+/* Reads once what the checks of every call need from freshly verified claims; keeps the token text
+   (len bytes) when it goes to the cache (len 0: it does not). */
+static struct armor_jwt_ref *ref_new(json_t *claims, const char *token, size_t len) {
+  struct armor_jwt_ref *c = armor_calloc(1, sizeof *c + len);
+  memcpy(c->token, token, len);
+  c->token_len = len;
   atomic_init(&c->refs, 1);
   for (int i = 0; i < ARMOR_JWT_MEMO_SLOTS; i++) atomic_init(&c->memo[i], NULL);
   c->claims = claims;
@@ -359,19 +375,19 @@ int armor_jwt_verify_ref(const char *token, const char *aud, unsigned flags, str
   size_t len = strnlen(token, MAX_TOKEN_LEN + 1);
   if (len < 5 || len > MAX_TOKEN_LEN) return count(ARMOR_UNAUTHORIZED);
   pthread_once(&cache_once, cache_init);
-  unsigned char h[32];
+  uint64_t h = 0;
   bool cacheable = len <= CACHE_MAX_TOKEN;
   struct armor_jwt_ref *cc = NULL;
   if (cacheable) {
-    crypto_generichash(h, sizeof h, (const unsigned char *)token, len, cache_key, sizeof cache_key);
-    cc = cache_get(h);
+    h = token_hash(token, len);
+    cc = cache_get(h, token, len);
   }
   if (cc) atomic_fetch_add(&armor_tokens_m.cache_hits, 1);
   else {
     atomic_fetch_add(&armor_tokens_m.cache_misses, 1);
     json_t *claims = verify_signature(token, len);
     if (!claims) return count(ARMOR_UNAUTHORIZED);
-    cc = ref_new(claims);
+    cc = ref_new(claims, token, cacheable ? len : 0);
     if (cacheable) cache_put(h, cc);
   }
   /* Only reads of the shared claims from here on. */
