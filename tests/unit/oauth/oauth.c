@@ -267,6 +267,53 @@ static void codes_are_single_use_and_replay_revokes(void **state) {
   json_decref(out);
 }
 
+/* The authentication cache: raw credentials and id + secret of two clients never stand in for each other. */
+static void client_cache_keeps_clients_apart(void **state) {
+  (void)state;
+  json_t *out[2] = {NULL, NULL};
+  const char *id[2], *secret[2];
+  char raw[2][512];
+  for (int i = 0; i < 2; i++) {
+    json_t *in = client_input("client_credentials");
+    struct armor_oauth_verr e = {0};
+    assert_int_equal(armor_oauth_client_create(in, NULL, &out[i], &e), ARMOR_OK);
+    json_decref(in);
+    id[i] = json_string_value(json_object_get(out[i], "client_id"));
+    secret[i] = json_string_value(json_object_get(out[i], "client_secret"));
+    armor_fmt(raw[i], sizeof raw[i], "Basic %s:%s", id[i], secret[i]); /* any text that carries the secret */
+  }
+  struct armor_oauth_client c;
+  for (int round = 0; round < 2; round++) /* the second round is answered from the cache */
+    for (int i = 0; i < 2; i++) {
+      memset(&c, 0, sizeof c);
+      assert_int_equal(armor_oauth_client_authenticate(raw[i], id[i], secret[i], &c), ARMOR_OK);
+      assert_string_equal(c.id, id[i]);
+      assert_int_equal(armor_oauth_client_authenticate(raw[i], NULL, NULL, &c), ARMOR_OK);
+      assert_string_equal(c.id, id[i]);
+      assert_int_equal(armor_oauth_client_authenticate(NULL, id[i], secret[i], &c), ARMOR_OK);
+      assert_string_equal(c.id, id[i]);
+    }
+  /* One client's id with the other's secret, raw or not. */
+  char mixed[512];
+  armor_fmt(mixed, sizeof mixed, "Basic %s:%s", id[0], secret[1]);
+  assert_int_equal(armor_oauth_client_authenticate(mixed, id[0], secret[1], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id[0], secret[1], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id[1], secret[0], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(mixed, NULL, NULL, &c), ARMOR_UNAUTHORIZED);
+  /* A rotated secret stops at once on this node, cached or not. */
+  char fresh[64];
+  assert_int_equal(armor_oauth_client_rotate_secret(id[0], fresh), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(raw[0], NULL, NULL, &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(raw[0], id[0], secret[0], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id[0], fresh, &c), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(raw[1], NULL, NULL, &c), ARMOR_UNAUTHORIZED); /* flushed */
+  assert_int_equal(armor_oauth_client_authenticate(raw[1], id[1], secret[1], &c), ARMOR_OK);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(armor_oauth_client_delete(id[i]), ARMOR_OK);
+    json_decref(out[i]);
+  }
+}
+
 /* What introspection answered before its answers were kept with the cached token: the verified claims
    without sid, plus active and token_type, rendered by jansson. */
 static char *expected_answer(const char *token) {
@@ -394,6 +441,7 @@ int main(void) {
       cmocka_unit_test(pages_escape_everything),
       cmocka_unit_test(secrets_are_hashed_rotated_and_checked),
       cmocka_unit_test(codes_are_single_use_and_replay_revokes),
+      cmocka_unit_test(client_cache_keeps_clients_apart),
       cmocka_unit_test(introspection_answers_are_kept_and_checked_each_time),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
