@@ -355,7 +355,10 @@ static void introspect(struct armor_req *r) {
     return;
   }
   no_store(r);
-  armor_reply_json(r, 200, armor_oauth_introspect(&c, t, armor_req_form(r, "token_type_hint")));
+  size_t len = 0;
+  char *answer = armor_oauth_introspect(&c, t, armor_req_form(r, "token_type_hint"), &len);
+  armor_reply_raw(r, 200, "application/json", answer, len);
+  armor_free(answer);
 }
 
 static void revoke(struct armor_req *r) {

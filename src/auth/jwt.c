@@ -6,9 +6,12 @@
  * HS256-with-the-public-key and alg/kid mix-ups never reach a signature check.
  * Tokens are never logged.
  *
- * The cache maps a keyed hash of the token text to its verified claims. A hit
- * skips parsing and the signature check only: iss, aud, exp, nbf/iat and the
- * revocation of sid are checked on every call.
+ * The cache maps the token text to its verified claims: a slot is chosen by a
+ * keyed SipHash of the text, and a hit is an exact match of the whole text
+ * kept in the entry. A hit skips parsing and the signature check only: iss, aud, exp, nbf/iat and the
+ * revocation of sid are checked on every call. Values derived from the claims
+ * (armor_jwt_ref_memo, e.g. a rendered introspection answer) live and die with
+ * the cached entry.
  */
 #include "auth/tokens_int.h"
 #include "core/config.h"
@@ -42,21 +45,31 @@ const char *armor_tokens_issuer(void) {
 /*
  * Cached claims are shared read-only between threads. Their lifetime is
  * tracked by our own atomic count (jansson's reference count is not meant
- * for sharing across threads), and callers get a deep copy.
+ * for sharing across threads). What the checks of every call need is read
+ * from the claims once, when they are verified; callers of armor_jwt_verify
+ * get a deep copy, callers of armor_jwt_verify_ref the shared claims and
+ * the values derived from them (armor_jwt_ref_memo).
  */
-struct cclaims {
+struct armor_jwt_ref {
   atomic_int refs;
   json_t *claims;
+  bool times; /* exp present, exp/nbf/iat NumericDates */
+  int64_t exp, nbf, iat;
+  const char *iss; /* borrowed from claims; NULL when absent or not a string */
+  json_t *sid;     /* borrowed; NULL when absent */
+  _Atomic(void *) memo[ARMOR_JWT_MEMO_SLOTS];
+  size_t token_len; /* 0 when the token is not cached */
+  char token[];     /* the token text a cache hit must match exactly */
 };
 
 struct centry {
-  unsigned char h[32];
-  struct cclaims *c; /* NULL: empty slot */
+  uint64_t h;              /* keyed SipHash-2-4 of the token text */
+  struct armor_jwt_ref *c; /* NULL: empty slot */
 };
 
 static struct centry cache[CACHE_SIZE];
 static pthread_mutex_t stripes[CACHE_STRIPES];
-static unsigned char cache_key[crypto_generichash_KEYBYTES];
+static unsigned char cache_key[crypto_shorthash_KEYBYTES];
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static void cache_init(void) {
@@ -64,44 +77,73 @@ static void cache_init(void) {
   for (int i = 0; i < CACHE_STRIPES; i++) pthread_mutex_init(&stripes[i], NULL);
 }
 
-static void cclaims_put(struct cclaims *c) {
+void armor_jwt_ref_put(struct armor_jwt_ref *c) {
   if (c && atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1) {
+    for (int i = 0; i < ARMOR_JWT_MEMO_SLOTS; i++) armor_free(atomic_load_explicit(&c->memo[i], memory_order_acquire));
     json_decref(c->claims);
     armor_free(c);
   }
 }
 
-static size_t slot_of(const unsigned char h[32]) {
-  uint64_t v;
-  memcpy(&v, h, sizeof v);
-  return (size_t)(v % CACHE_SIZE);
+const json_t *armor_jwt_ref_claims(const struct armor_jwt_ref *ref) { return ref->claims; }
+
+const void *armor_jwt_ref_memo(struct armor_jwt_ref *ref, unsigned slot, void *(*make)(const json_t *claims)) {
+  if (slot >= ARMOR_JWT_MEMO_SLOTS) return NULL;
+  void *v = atomic_load_explicit(&ref->memo[slot], memory_order_acquire);
+  if (v) return v;
+  v = make(ref->claims);
+  if (!v) return NULL;
+  void *expected = NULL;
+  /* Two first callers may both build it: one value is kept, the other freed. */
+  if (!atomic_compare_exchange_strong_explicit(&ref->memo[slot], &expected, v, memory_order_acq_rel,
+                                               memory_order_acquire)) {
+    armor_free(v);
+    v = expected;
+  }
+  return v;
 }
 
-/* The cached claims with a reference taken, or NULL. */
-static struct cclaims *cache_get(const unsigned char h[32]) {
-  size_t i = slot_of(h);
+static uint64_t token_hash(const char *token, size_t len) {
+  unsigned char out[crypto_shorthash_BYTES];
+  crypto_shorthash(out, (const unsigned char *)token, len, cache_key);
+  uint64_t h;
+  memcpy(&h, out, sizeof h);
+  return h;
+}
+
+/*
+ * The cached claims of exactly this token with a reference taken, or NULL. The text is compared only
+ * when the keyed 64-bit hashes are equal, which for two different tokens practically never happens,
+ * so the comparison's early exit tells nothing about a cached token.
+ */
+static struct armor_jwt_ref *cache_get(uint64_t h, const char *token, size_t len) {
+  size_t i = (size_t)(h % CACHE_SIZE);
   pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
-  struct cclaims *c = NULL;
+  struct armor_jwt_ref *c = NULL;
   pthread_mutex_lock(m);
-  if (cache[i].c && !memcmp(cache[i].h, h, 32)) {
+  if (cache[i].c && cache[i].h == h) {
     c = cache[i].c;
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
   }
   pthread_mutex_unlock(m);
+  if (c && (c->token_len != len || memcmp(c->token, token, len))) {
+    armor_jwt_ref_put(c);
+    c = NULL;
+  }
   return c;
 }
 
 /* Stores c (the cache takes its own reference). */
-static void cache_put(const unsigned char h[32], struct cclaims *c) {
-  size_t i = slot_of(h);
+static void cache_put(uint64_t h, struct armor_jwt_ref *c) {
+  size_t i = (size_t)(h % CACHE_SIZE);
   pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
   atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
   pthread_mutex_lock(m);
-  struct cclaims *old = cache[i].c;
-  memcpy(cache[i].h, h, 32);
+  struct armor_jwt_ref *old = cache[i].c;
+  cache[i].h = h;
   cache[i].c = c;
   pthread_mutex_unlock(m);
-  cclaims_put(old);
+  armor_jwt_ref_put(old);
 }
 
 void armor_jwt_cache_clear(void) {
@@ -109,10 +151,10 @@ void armor_jwt_cache_clear(void) {
   for (size_t i = 0; i < CACHE_SIZE; i++) {
     pthread_mutex_t *m = &stripes[i % CACHE_STRIPES];
     pthread_mutex_lock(m);
-    struct cclaims *old = cache[i].c;
+    struct armor_jwt_ref *old = cache[i].c;
     cache[i].c = NULL;
     pthread_mutex_unlock(m);
-    cclaims_put(old);
+    armor_jwt_ref_put(old);
   }
 }
 
@@ -192,12 +234,27 @@ static bool num_claim(json_t *claims, const char *name, bool required, int64_t *
   return true;
 }
 
+/* Reads once what the checks of every call need from freshly verified claims; keeps the token text
+   (len bytes) when it goes to the cache (len 0: it does not). */
+static struct armor_jwt_ref *ref_new(json_t *claims, const char *token, size_t len) {
+  struct armor_jwt_ref *c = armor_calloc(1, sizeof *c + len);
+  memcpy(c->token, token, len);
+  c->token_len = len;
+  atomic_init(&c->refs, 1);
+  for (int i = 0; i < ARMOR_JWT_MEMO_SLOTS; i++) atomic_init(&c->memo[i], NULL);
+  c->claims = claims;
+  c->iss = json_string_value(json_object_get(claims, "iss"));
+  c->times = num_claim(claims, "exp", true, &c->exp) && num_claim(claims, "nbf", false, &c->nbf) &&
+             num_claim(claims, "iat", false, &c->iat);
+  c->sid = json_object_get(claims, "sid");
+  return c;
+}
+
 /* The checks that run on every call, cached or not. */
-static int check_claims(json_t *claims, const char *aud, unsigned flags) {
-  const char *iss = json_string_value(json_object_get(claims, "iss"));
-  if (!iss || strcmp(iss, armor_tokens_issuer())) return ARMOR_UNAUTHORIZED;
+static int check_claims(const struct armor_jwt_ref *c, const char *aud, unsigned flags) {
+  if (!c->iss || strcmp(c->iss, armor_tokens_issuer())) return ARMOR_UNAUTHORIZED;
   if (aud) {
-    json_t *a = json_object_get(claims, "aud");
+    json_t *a = json_object_get(c->claims, "aud");
     bool ok = false;
     if (json_is_string(a)) ok = !strcmp(json_string_value(a), aud);
     else if (json_is_array(a)) {
@@ -212,16 +269,13 @@ static int check_claims(json_t *claims, const char *aud, unsigned flags) {
     }
     if (!ok) return ARMOR_UNAUTHORIZED;
   }
-  int64_t now = armor_time(), exp, nbf, iat;
-  if (!num_claim(claims, "exp", true, &exp) || !num_claim(claims, "nbf", false, &nbf) ||
-      !num_claim(claims, "iat", false, &iat))
-    return ARMOR_UNAUTHORIZED;
-  if (nbf > now + LEEWAY || iat > now + LEEWAY) return ARMOR_UNAUTHORIZED;
-  if (now >= exp && !(flags & ARMOR_JWT_ALLOW_EXPIRED)) return ARMOR_EXPIRED;
-  json_t *sid = json_object_get(claims, "sid");
-  if (sid) {
-    if (!json_is_string(sid)) return ARMOR_UNAUTHORIZED;
-    if (!(flags & ARMOR_JWT_IGNORE_REVOKED) && armor_session_is_revoked(json_string_value(sid))) {
+  if (!c->times) return ARMOR_UNAUTHORIZED;
+  int64_t now = armor_time();
+  if (c->nbf > now + LEEWAY || c->iat > now + LEEWAY) return ARMOR_UNAUTHORIZED;
+  if (now >= c->exp && !(flags & ARMOR_JWT_ALLOW_EXPIRED)) return ARMOR_EXPIRED;
+  if (c->sid) {
+    if (!json_is_string(c->sid)) return ARMOR_UNAUTHORIZED;
+    if (!(flags & ARMOR_JWT_IGNORE_REVOKED) && armor_session_is_revoked(json_string_value(c->sid))) {
       atomic_fetch_add(&armor_tokens_m.verify_revoked, 1);
       return ARMOR_UNAUTHORIZED;
     }
@@ -308,31 +362,40 @@ int armor_jwt_verify(const char *token, const char *aud, json_t **claims_out) {
 
 int armor_jwt_verify_ex(const char *token, const char *aud, unsigned flags, json_t **claims_out) {
   if (claims_out) *claims_out = NULL;
+  struct armor_jwt_ref *ref = NULL;
+  int rc = armor_jwt_verify_ref(token, aud, flags, &ref);
+  if (rc == ARMOR_OK && claims_out) *claims_out = json_deep_copy(ref->claims);
+  armor_jwt_ref_put(ref);
+  return rc;
+}
+
+int armor_jwt_verify_ref(const char *token, const char *aud, unsigned flags, struct armor_jwt_ref **out) {
+  *out = NULL;
   if (!token) return count(ARMOR_UNAUTHORIZED);
   size_t len = strnlen(token, MAX_TOKEN_LEN + 1);
   if (len < 5 || len > MAX_TOKEN_LEN) return count(ARMOR_UNAUTHORIZED);
   pthread_once(&cache_once, cache_init);
-  unsigned char h[32];
+  uint64_t h = 0;
   bool cacheable = len <= CACHE_MAX_TOKEN;
-  struct cclaims *cc = NULL;
+  struct armor_jwt_ref *cc = NULL;
   if (cacheable) {
-    crypto_generichash(h, sizeof h, (const unsigned char *)token, len, cache_key, sizeof cache_key);
-    cc = cache_get(h);
+    h = token_hash(token, len);
+    cc = cache_get(h, token, len);
   }
   if (cc) atomic_fetch_add(&armor_tokens_m.cache_hits, 1);
   else {
     atomic_fetch_add(&armor_tokens_m.cache_misses, 1);
     json_t *claims = verify_signature(token, len);
     if (!claims) return count(ARMOR_UNAUTHORIZED);
-    cc = armor_malloc(sizeof *cc);
-    atomic_init(&cc->refs, 1);
-    cc->claims = claims;
+    cc = ref_new(claims, token, cacheable ? len : 0);
     if (cacheable) cache_put(h, cc);
   }
   /* Only reads of the shared claims from here on. */
-  int rc = check_claims(cc->claims, aud, flags);
-  if (rc == ARMOR_OK && claims_out) *claims_out = json_deep_copy(cc->claims);
-  cclaims_put(cc);
+  int rc = check_claims(cc, aud, flags);
+  if (rc == ARMOR_OK)
+    *out = cc;
+  else
+    armor_jwt_ref_put(cc);
   return count(rc);
 }
 

@@ -64,6 +64,29 @@ int armor_jwt_verify(const char *token, const char *aud, json_t **claims);
 enum { ARMOR_JWT_ALLOW_EXPIRED = 1 << 0, ARMOR_JWT_IGNORE_REVOKED = 1 << 1 };
 int armor_jwt_verify_ex(const char *token, const char *aud, unsigned flags, json_t **claims);
 
+/*
+ * armor_jwt_verify_ex without the copy: on ARMOR_OK *ref holds a reference to the
+ * verified claims as the cache keeps them (shared by every thread, read-only), to be
+ * released with armor_jwt_ref_put. Same checks, same results.
+ */
+struct armor_jwt_ref;
+int armor_jwt_verify_ref(const char *token, const char *aud, unsigned flags, struct armor_jwt_ref **ref);
+/* The claims of a verified token; borrowed, valid while the reference is held; never modify them. */
+const json_t *armor_jwt_ref_claims(const struct armor_jwt_ref *ref);
+void armor_jwt_ref_put(struct armor_jwt_ref *ref); /* NULL is fine */
+
+/*
+ * A value derived from the claims alone, built once and kept with the cached token
+ * (while the token stays in the cache, later callers get the same value). The first
+ * caller of a slot runs make(claims), which must return one armor_malloc'ed block
+ * (freed with armor_free when the entry goes) or NULL (nothing kept; the next caller
+ * tries again); make must only read the claims. Returns the kept value, valid while
+ * the reference is held. Checks that depend on time or on revocations never belong
+ * in a memo: they run on every call.
+ */
+enum { ARMOR_JWT_MEMO_INTROSPECT, ARMOR_JWT_MEMO_SLOTS };
+const void *armor_jwt_ref_memo(struct armor_jwt_ref *ref, unsigned slot, void *(*make)(const json_t *claims));
+
 /* The audience of Armor's own API access tokens. */
 #define ARMOR_API_AUDIENCE "armor"
 

@@ -612,65 +612,99 @@ int armor_oauth_client_rotate_secret(const char *id, char secret[64]) {
 
 /* ================================================================ authentication cache */
 
+/*
+ * Successful authentications for CACHE_TTL_MS, keyed by a keyed BLAKE2b-256 of what proved the secret
+ * (the raw Authorization header, or client_id and secret): a hit proves the secret without it being
+ * stored anywhere. Keys are compared in constant time. Slots are spread over striped locks so that
+ * the HTTP threads do not queue on one mutex.
+ */
+#define CACHE_STRIPES 16
+
 struct cache_slot {
-  char key[65];
+  unsigned char key[crypto_generichash_BYTES];
   int64_t expires_ms;
   struct armor_oauth_client c;
 };
 static struct cache_slot cache[CACHE_SLOTS];
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_mutex_t cache_locks[CACHE_STRIPES];
+/* BLAKE2b states with a random key already absorbed: one for raw credentials, one for id + secret. */
+static crypto_generichash_state raw_state, pair_state;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_init(void) {
+  unsigned char k[crypto_generichash_KEYBYTES];
+  randombytes_buf(k, sizeof k);
+  crypto_generichash_init(&raw_state, k, sizeof k, crypto_generichash_BYTES);
+  randombytes_buf(k, sizeof k);
+  crypto_generichash_init(&pair_state, k, sizeof k, crypto_generichash_BYTES);
+  sodium_memzero(k, sizeof k);
+  for (int i = 0; i < CACHE_STRIPES; i++) pthread_mutex_init(&cache_locks[i], NULL);
+}
 
 void armor_oauth_client_cache_flush(void) {
-  pthread_mutex_lock(&cache_lock);
-  for (size_t i = 0; i < CACHE_SLOTS; i++) cache[i].expires_ms = 0;
-  pthread_mutex_unlock(&cache_lock);
+  pthread_once(&cache_once, cache_init);
+  for (size_t i = 0; i < CACHE_SLOTS; i++) {
+    pthread_mutex_lock(&cache_locks[i % CACHE_STRIPES]);
+    cache[i].expires_ms = 0;
+    pthread_mutex_unlock(&cache_locks[i % CACHE_STRIPES]);
+  }
 }
 
-static size_t slot_of(const char *key) {
-  size_t h = 0;
-  for (int i = 0; i < 8; i++) h = h * 16 + (size_t)(key[i] <= '9' ? key[i] - '0' : key[i] - 'a' + 10);
-  return h % CACHE_SLOTS;
+/* The cache key of a raw credential (b NULL) or of client_id + "\n" + secret (ids are UUIDs); the two
+   kinds are hashed under different keys. */
+static void cache_key(const char *a, const char *b, unsigned char out[crypto_generichash_BYTES]) {
+  crypto_generichash_state st = b ? pair_state : raw_state;
+  crypto_generichash_update(&st, (const unsigned char *)a, strlen(a));
+  if (b) {
+    crypto_generichash_update(&st, (const unsigned char *)"\n", 1);
+    crypto_generichash_update(&st, (const unsigned char *)b, strlen(b));
+  }
+  crypto_generichash_final(&st, out, crypto_generichash_BYTES);
+  sodium_memzero(&st, sizeof st);
 }
 
-static bool cache_get(const char *key, struct armor_oauth_client *out) {
+static size_t slot_of(const unsigned char *key) {
+  uint64_t v;
+  memcpy(&v, key, sizeof v);
+  return (size_t)(v % CACHE_SLOTS);
+}
+
+static bool cache_get(const unsigned char *key, struct armor_oauth_client *out) {
   size_t s = slot_of(key);
   bool hit = false;
-  pthread_mutex_lock(&cache_lock);
-  if (cache[s].expires_ms > armor_now_ms() && !strcmp(cache[s].key, key)) {
+  pthread_mutex_lock(&cache_locks[s % CACHE_STRIPES]);
+  if (cache[s].expires_ms > armor_now_ms() && !sodium_memcmp(cache[s].key, key, crypto_generichash_BYTES)) {
     *out = cache[s].c;
     hit = true;
   }
-  pthread_mutex_unlock(&cache_lock);
+  pthread_mutex_unlock(&cache_locks[s % CACHE_STRIPES]);
   return hit;
 }
 
-static void cache_put(const char *key, const struct armor_oauth_client *c) {
+static void cache_put(const unsigned char *key, const struct armor_oauth_client *c) {
   size_t s = slot_of(key);
-  pthread_mutex_lock(&cache_lock);
-  memcpy(cache[s].key, key, 65);
+  int64_t expires = armor_now_ms() + CACHE_TTL_MS;
+  pthread_mutex_lock(&cache_locks[s % CACHE_STRIPES]);
+  memcpy(cache[s].key, key, crypto_generichash_BYTES);
   cache[s].c = *c;
-  cache[s].expires_ms = armor_now_ms() + CACHE_TTL_MS;
-  pthread_mutex_unlock(&cache_lock);
+  cache[s].expires_ms = expires;
+  pthread_mutex_unlock(&cache_locks[s % CACHE_STRIPES]);
 }
 
 int armor_oauth_client_authenticate(const char *raw, const char *id, const char *secret,
                                     struct armor_oauth_client *out) {
-  /* Cache keys are keyed hashes of what proves the secret (the raw header, or id and secret),
-     so a hit proves it without the secret being stored anywhere. */
-  char rawkey[65] = "", key[65];
-  if (raw && strlen(raw) <= 1024) {
-    armor_secret_token_hash(raw, rawkey);
-    rawkey[0] = 'r'; /* never equal to an id+secret key */
+  pthread_once(&cache_once, cache_init);
+  unsigned char rawkey[crypto_generichash_BYTES], key[crypto_generichash_BYTES];
+  bool have_raw = raw && strlen(raw) <= 1024;
+  if (have_raw) {
+    cache_key(raw, NULL, rawkey);
     if (cache_get(rawkey, out)) return ARMOR_OK;
   }
   if (!id || !armor_uuid_valid(id)) return ARMOR_UNAUTHORIZED;
   if (secret && (!*secret || strlen(secret) > 256)) return ARMOR_UNAUTHORIZED;
-  char material[320];
-  armor_fmt(material, sizeof material, "%s\n%s", id, secret ? secret : "");
-  armor_secret_token_hash(material, key);
-  sodium_memzero(material, sizeof material);
+  cache_key(id, secret ? secret : "", key);
   if (cache_get(key, out)) {
-    if (rawkey[0]) cache_put(rawkey, out);
+    if (have_raw) cache_put(rawkey, out);
     return ARMOR_OK;
   }
   char stored[65] = "";
@@ -685,6 +719,6 @@ int armor_oauth_client_authenticate(const char *raw, const char *id, const char 
     return ARMOR_UNAUTHORIZED;
   }
   cache_put(key, out);
-  if (rawkey[0]) cache_put(rawkey, out);
+  if (have_raw) cache_put(rawkey, out);
   return ARMOR_OK;
 }

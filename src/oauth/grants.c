@@ -513,14 +513,22 @@ static int verify_access(const char *token, json_t **claims) {
   return ARMOR_OK;
 }
 
-static json_t *inactive(void) {
-  armor_oauth_count(OAUTH_M_INTROSPECT_INACTIVE);
-  json_t *o = json_object();
-  json_object_set_new(o, "active", json_false());
-  return o;
+static const char inactive_text[] = "{\"active\":false}";
+
+static char *text_of(const char *s, size_t n, size_t *len) {
+  char *out = armor_malloc(n + 1);
+  memcpy(out, s, n);
+  out[n] = 0;
+  *len = n;
+  return out;
 }
 
-static json_t *introspect_refresh(const struct armor_oauth_client *c, const char *token) {
+static char *inactive(size_t *len) {
+  armor_oauth_count(OAUTH_M_INTROSPECT_INACTIVE);
+  return text_of(inactive_text, sizeof inactive_text - 1, len);
+}
+
+static char *introspect_refresh(const struct armor_oauth_client *c, const char *token, size_t *len) {
   char hash[65];
   armor_secret_token_hash(token, hash);
   struct armor_stmt *st = armor_db_query(armor_db_get(),
@@ -528,7 +536,7 @@ static json_t *introspect_refresh(const struct armor_oauth_client *c, const char
                                          "g.user_id, g.revoked_at, g.expires_at FROM oauth_refresh_tokens r "
                                          "JOIN oauth_grants g ON g.id = r.grant_id WHERE r.hash = $1",
                                          "t", hash);
-  if (!st) return inactive();
+  if (!st) return inactive(len);
   json_t *o = NULL;
   int64_t now = armor_time();
   if (armor_stmt_step(st) == 1 && !strcmp(armor_stmt_text(st, 0), c->id) && armor_stmt_int(st, 2) > now &&
@@ -544,24 +552,60 @@ static json_t *introspect_refresh(const struct armor_oauth_client *c, const char
     json_object_set_new(o, "token_type", json_string("refresh_token"));
   }
   armor_stmt_done(st);
-  if (!o) return inactive();
+  char *text = o ? json_dumps(o, JSON_COMPACT) : NULL;
+  json_decref(o);
+  if (!text) return inactive(len);
   armor_oauth_count(OAUTH_M_INTROSPECT_ACTIVE);
-  return o;
+  *len = strlen(text);
+  return text;
 }
 
-json_t *armor_oauth_introspect(const struct armor_oauth_client *c, const char *token, const char *hint) {
+/* The active answer for a verified JWT, rendered once per cached token (a memo of the verification cache). */
+struct introspect_memo {
+  bool access; /* an access token of this provider: client_id and jti are strings (Armor API tokens are not) */
+  size_t len;
+  char text[]; /* the claims without sid, plus active and token_type, compact */
+};
+
+static void *introspect_render(const json_t *claims) {
+  struct introspect_memo *m;
+  if (!json_is_string(json_object_get(claims, "client_id")) || !json_is_string(json_object_get(claims, "jti"))) {
+    m = armor_calloc(1, sizeof *m + 1);
+    return m;
+  }
+  /* A private copy: the cached claims are shared and read-only. */
+  json_t *o = json_deep_copy(claims);
+  json_object_del(o, "sid");
+  json_object_set_new(o, "active", json_true());
+  json_object_set_new(o, "token_type", json_string("Bearer"));
+  char *s = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  if (!s) return NULL;
+  size_t n = strlen(s);
+  m = armor_malloc(sizeof *m + n + 1);
+  m->access = true;
+  m->len = n;
+  memcpy(m->text, s, n + 1);
+  armor_free(s);
+  return m;
+}
+
+char *armor_oauth_introspect(const struct armor_oauth_client *c, const char *token, const char *hint, size_t *len) {
   (void)hint; /* the token's shape says which kind it is */
-  if (!token || !*token || strlen(token) > 8192) return inactive();
-  if (!looks_like_jwt(token)) return introspect_refresh(c, token);
-  json_t *claims;
-  if (verify_access(token, &claims)) return inactive();
-  /* The claims are our copy: answer them, minus what is internal, plus active and token_type. */
-  json_object_del(claims, "sid");
-  json_object_set_new(claims, "active", json_true());
-  json_object_set_new(claims, "token_type", json_string("Bearer"));
-  json_t *o = claims;
-  armor_oauth_count(OAUTH_M_INTROSPECT_ACTIVE);
-  return o;
+  if (!token || !*token || strlen(token) > 8192) return inactive(len);
+  if (!looks_like_jwt(token)) return introspect_refresh(c, token, len);
+  struct armor_jwt_ref *ref;
+  if (armor_jwt_verify_ref(token, NULL, 0, &ref)) return inactive(len);
+  const struct introspect_memo *m = armor_jwt_ref_memo(ref, ARMOR_JWT_MEMO_INTROSPECT, introspect_render);
+  /* Revocation of the jti is checked on every call; the answer itself depends on the claims only. */
+  char *out = NULL;
+  if (m && m->access &&
+      !armor_oauth_jti_revoked(json_string_value(json_object_get(armor_jwt_ref_claims(ref), "jti")))) {
+    out = text_of(m->text, m->len, len);
+    armor_oauth_count(OAUTH_M_INTROSPECT_ACTIVE);
+  }
+  armor_jwt_ref_put(ref);
+  return out ? out : inactive(len);
 }
 
 static int revoke_refresh(const struct armor_oauth_client *c, const char *token) {

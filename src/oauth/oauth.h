@@ -188,10 +188,12 @@ json_t *armor_oauth_refresh(const struct armor_oauth_client *c, const char *refr
                             const char *resource, struct armor_oauth_error *err);
 
 /*
- * RFC 7662 answer for a token, as the authenticated client `c` sees it: {"active": false} for
- * anything unknown, expired or revoked. New reference.
+ * RFC 7662 answer for a token, as the authenticated client `c` sees it: {"active":false} for
+ * anything unknown, expired or revoked. Compact JSON text (armor_malloc'ed, *len bytes plus a NUL).
+ * The active answer of a JWT access token is rendered once per cached token (the claims without
+ * sid, plus active and token_type); expiry and revocation are checked on every call.
  */
-json_t *armor_oauth_introspect(const struct armor_oauth_client *c, const char *token, const char *hint);
+char *armor_oauth_introspect(const struct armor_oauth_client *c, const char *token, const char *hint, size_t *len);
 /* RFC 7009: revokes an access token (by jti) or a refresh token (its whole grant) of client c.
    Unknown tokens are OK. ARMOR_OK / ARMOR_DENIED (another client's token) / ARMOR_DB. */
 int armor_oauth_revoke(const struct armor_oauth_client *c, const char *token, const char *hint);

@@ -173,6 +173,40 @@ test('introspection: active token, then inactive after revocation; unknown and g
   assert.equal(r.status, 400);
 });
 
+test('introspection answers of a cached token: same bytes every time, for every client; mixed credentials refused', async () => {
+  const t = await client.clientCredentialsGrant(config, { scope: 'api:read api:write' });
+  const ask = async (c) => {
+    const r = await postForm(s.url + '/oauth2/introspect', { token: t.access_token }, { authorization: basic(c) });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'application/json');
+    assert.equal(r.headers.get('cache-control'), 'no-store');
+    return r.text();
+  };
+  const first = await ask(svc);
+  for (let i = 0; i < 3; i++) assert.equal(await ask(svc), first);
+  assert.equal(await ask(other), first);
+  const i = JSON.parse(first);
+  assert.deepEqual(Object.keys(i).sort(), ['active', 'aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'scope', 'sub', 'token_type']);
+  assert.equal(i.active, true);
+  assert.equal(i.token_type, 'Bearer');
+  assert.equal(i.scope, 'api:read api:write');
+  // the claims of the token, nothing more and nothing less
+  const payload = JSON.parse(Buffer.from(t.access_token.split('.')[1], 'base64url'));
+  assert.deepEqual({ ...i, active: undefined, token_type: undefined }, { ...payload, active: undefined, token_type: undefined });
+  // one client's id with the other's secret, after both were cached
+  for (const mixed of [{ client_id: svc.client_id, client_secret: other.client_secret }, { client_id: other.client_id, client_secret: svc.client_secret }]) {
+    const r = await postForm(s.url + '/oauth2/introspect', { token: t.access_token }, { authorization: basic(mixed) });
+    assert.equal(r.status, 401);
+    assert.match(r.headers.get('www-authenticate'), /^Basic/);
+    assert.equal((await r.json()).error, 'invalid_client');
+  }
+  assert.equal(await ask(svc), first);
+  // revoked while its answer is kept: inactive for everyone
+  await client.tokenRevocation(config, t.access_token);
+  const r = await postForm(s.url + '/oauth2/introspect', { token: t.access_token }, { authorization: basic(other) });
+  assert.equal(await r.text(), '{"active":false}');
+});
+
 test('introspection needs client authentication', async () => {
   const t = await client.clientCredentialsGrant(config);
   let r = await postForm(s.url + '/oauth2/introspect', { token: t.access_token });

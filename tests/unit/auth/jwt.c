@@ -665,6 +665,79 @@ static void test_at_hash_and_thumbprint(void **state) {
   json_decref(k);
 }
 
+/* ---- borrowed claims and memos ---- */
+
+static atomic_int memo_builds;
+
+/* A memo: the compact claims text (one armor_malloc'ed block). */
+static void *memo_text(const json_t *claims) {
+  atomic_fetch_add(&memo_builds, 1);
+  char *s = json_dumps(claims, JSON_COMPACT | JSON_SORT_KEYS);
+  return s;
+}
+
+static void *memo_none(const json_t *claims) {
+  (void)claims;
+  atomic_fetch_add(&memo_builds, 1);
+  return NULL;
+}
+
+static void test_ref_and_memo(void **state) {
+  (void)state;
+  char sid[37];
+  armor_uuid_new(sid);
+  json_t *c = claims_new(2);
+  json_object_set_new(c, "sid", json_string(sid));
+  char *t = armor_jwt_sign(c, "JWT", NULL);
+  json_decref(c);
+  assert_non_null(t);
+
+  /* Cached: every caller gets the same shared claims, no copy. */
+  struct armor_jwt_ref *a = NULL, *b = NULL;
+  assert_int_equal(armor_jwt_verify_ref(t, ARMOR_API_AUDIENCE, 0, &a), ARMOR_OK);
+  assert_int_equal(armor_jwt_verify_ref(t, ARMOR_API_AUDIENCE, 0, &b), ARMOR_OK);
+  assert_non_null(a);
+  assert_ptr_equal(armor_jwt_ref_claims(a), armor_jwt_ref_claims(b));
+  assert_string_equal(json_string_value(json_object_get(armor_jwt_ref_claims(a), "sid")), sid);
+  armor_jwt_ref_put(b);
+  assert_int_equal(armor_jwt_verify_ref(t, "someone-else", 0, &b), ARMOR_UNAUTHORIZED);
+  assert_null(b);
+
+  /* A memo is built once per cached token; a make that gives nothing keeps nothing. */
+  atomic_store(&memo_builds, 0);
+  assert_null(armor_jwt_ref_memo(a, ARMOR_JWT_MEMO_INTROSPECT, memo_none));
+  const char *m1 = armor_jwt_ref_memo(a, ARMOR_JWT_MEMO_INTROSPECT, memo_text);
+  assert_non_null(m1);
+  assert_int_equal(armor_jwt_verify_ref(t, ARMOR_API_AUDIENCE, 0, &b), ARMOR_OK);
+  const char *m2 = armor_jwt_ref_memo(b, ARMOR_JWT_MEMO_INTROSPECT, memo_text);
+  assert_ptr_equal(m1, m2);
+  assert_int_equal(atomic_load(&memo_builds), 2);
+  assert_null(armor_jwt_ref_memo(b, ARMOR_JWT_MEMO_SLOTS, memo_text));
+  armor_jwt_ref_put(b);
+
+  /* A reference outlives the cache entry (cleared or evicted). */
+  armor_jwt_cache_clear();
+  assert_string_equal(json_string_value(json_object_get(armor_jwt_ref_claims(a), "sid")), sid);
+  assert_non_null(strstr(m1, sid));
+  armor_jwt_ref_put(a);
+  armor_jwt_ref_put(NULL);
+
+  /* Revocation and expiry are checked on every call, memo or not. */
+  assert_int_equal(armor_jwt_verify_ref(t, ARMOR_API_AUDIENCE, 0, &a), ARMOR_OK);
+  assert_non_null(armor_jwt_ref_memo(a, ARMOR_JWT_MEMO_INTROSPECT, memo_text));
+  armor_jwt_ref_put(a);
+  assert_int_equal(armor_revoke_session(sid, armor_time() + 60), ARMOR_OK);
+  assert_int_equal(armor_jwt_verify_ref(t, ARMOR_API_AUDIENCE, 0, &a), ARMOR_UNAUTHORIZED);
+  assert_null(a);
+  assert_int_equal(armor_jwt_verify_ref(t, ARMOR_API_AUDIENCE, ARMOR_JWT_IGNORE_REVOKED, &a), ARMOR_OK);
+  armor_jwt_ref_put(a);
+  sleep(3);
+  assert_int_equal(armor_jwt_verify_ref(t, ARMOR_API_AUDIENCE, ARMOR_JWT_IGNORE_REVOKED, &a), ARMOR_EXPIRED);
+  assert_null(a);
+  assert_int_equal(armor_jwt_verify_ref(NULL, NULL, 0, &a), ARMOR_UNAUTHORIZED);
+  armor_free(t);
+}
+
 /* ---- concurrency and speed ---- */
 
 struct worker {
@@ -690,6 +763,20 @@ static void *verify_worker(void *arg) {
     json_t *c = NULL;
     if (armor_jwt_verify(w->tokens[i % w->ntokens], ARMOR_API_AUDIENCE, &c) == ARMOR_OK) w->ok++;
     json_decref(c);
+  }
+  return NULL;
+}
+
+/* Borrowed claims and their memo, while other threads verify, evict and clear: the memo always matches. */
+static void *ref_worker(void *arg) {
+  struct worker *w = arg;
+  for (int i = 0; i < w->iterations; i++) {
+    struct armor_jwt_ref *ref = NULL;
+    if (armor_jwt_verify_ref(w->tokens[i % w->ntokens], ARMOR_API_AUDIENCE, 0, &ref) != ARMOR_OK) continue;
+    const char *m = armor_jwt_ref_memo(ref, ARMOR_JWT_MEMO_INTROSPECT, memo_text);
+    const char *jti = json_string_value(json_object_get(armor_jwt_ref_claims(ref), "jti"));
+    if (m && jti && strstr(m, jti)) w->ok++;
+    armor_jwt_ref_put(ref);
   }
   return NULL;
 }
@@ -729,7 +816,7 @@ static void test_concurrent_and_rates(void **state) {
   struct worker w[THREADS], sw[2];
   for (int i = 0; i < THREADS; i++) {
     w[i] = (struct worker){tokens, NT, 5000, 0};
-    pthread_create(&th[i], NULL, verify_worker, &w[i]);
+    pthread_create(&th[i], NULL, i % 2 ? ref_worker : verify_worker, &w[i]);
   }
   for (int i = 0; i < 2; i++) {
     sw[i] = (struct worker){NULL, 0, 200, 0};
@@ -767,6 +854,7 @@ int main(void) {
     cmocka_unit_test(test_unknown_kid_refused),
     cmocka_unit_test(test_garbage_refused),
     cmocka_unit_test(test_revoked_sid_refused),
+    cmocka_unit_test(test_ref_and_memo),
     cmocka_unit_test(test_rotation),
     cmocka_unit_test(test_at_hash_and_thumbprint),
     cmocka_unit_test(test_concurrent_and_rates),

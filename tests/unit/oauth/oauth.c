@@ -150,6 +150,18 @@ static void pages_escape_everything(void **state) {
   armor_free(h);
 }
 
+/* The introspection answer, parsed (it is compact JSON text). */
+static json_t *introspect(const struct armor_oauth_client *c, const char *token) {
+  size_t len = 0;
+  char *text = armor_oauth_introspect(c, token, NULL, &len);
+  assert_non_null(text);
+  assert_int_equal(strlen(text), len);
+  json_t *o = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+  armor_free(text);
+  assert_non_null(o);
+  return o;
+}
+
 static json_t *client_input(const char *grants) {
   json_t *in = json_pack("{s:s, s:[s], s:[s,s]}", "name", "t", "redirect_uris", "https://app.example.com/cb", "scopes",
                          "openid", "api");
@@ -192,11 +204,11 @@ static void secrets_are_hashed_rotated_and_checked(void **state) {
   json_t *t = armor_oauth_client_credentials(&c, "api", NULL, &(struct armor_oauth_error){0});
   assert_non_null(t);
   const char *at = json_string_value(json_object_get(t, "access_token"));
-  json_t *i = armor_oauth_introspect(&c, at, NULL);
+  json_t *i = introspect(&c, at);
   assert_true(json_is_true(json_object_get(i, "active")));
   json_decref(i);
   assert_int_equal(armor_oauth_revoke(&c, at, NULL), ARMOR_OK);
-  i = armor_oauth_introspect(&c, at, NULL);
+  i = introspect(&c, at);
   assert_true(json_is_false(json_object_get(i, "active")));
   json_decref(i);
   json_decref(t);
@@ -246,13 +258,167 @@ static void codes_are_single_use_and_replay_revokes(void **state) {
   assert_int_equal(armor_oauth_code_redeem("oauth", &c, code, a.redirect_uri, verifier, &g, &err), ARMOR_INVALID);
   assert_string_equal(err.error, "invalid_grant");
   assert_null(armor_oauth_refresh(&c, json_string_value(json_object_get(t2, "refresh_token")), NULL, NULL, &err));
-  json_t *i = armor_oauth_introspect(&c, json_string_value(json_object_get(t2, "access_token")), NULL);
+  json_t *i = introspect(&c, json_string_value(json_object_get(t2, "access_token")));
   assert_true(json_is_false(json_object_get(i, "active")));
   json_decref(i);
   json_decref(t);
   json_decref(t2);
   armor_oauth_client_clear(&c);
   json_decref(out);
+}
+
+/* The authentication cache: raw credentials and id + secret of two clients never stand in for each other. */
+static void client_cache_keeps_clients_apart(void **state) {
+  (void)state;
+  json_t *out[2] = {NULL, NULL};
+  const char *id[2], *secret[2];
+  char raw[2][512];
+  for (int i = 0; i < 2; i++) {
+    json_t *in = client_input("client_credentials");
+    struct armor_oauth_verr e = {0};
+    assert_int_equal(armor_oauth_client_create(in, NULL, &out[i], &e), ARMOR_OK);
+    json_decref(in);
+    id[i] = json_string_value(json_object_get(out[i], "client_id"));
+    secret[i] = json_string_value(json_object_get(out[i], "client_secret"));
+    armor_fmt(raw[i], sizeof raw[i], "Basic %s:%s", id[i], secret[i]); /* any text that carries the secret */
+  }
+  struct armor_oauth_client c;
+  for (int round = 0; round < 2; round++) /* the second round is answered from the cache */
+    for (int i = 0; i < 2; i++) {
+      memset(&c, 0, sizeof c);
+      assert_int_equal(armor_oauth_client_authenticate(raw[i], id[i], secret[i], &c), ARMOR_OK);
+      assert_string_equal(c.id, id[i]);
+      assert_int_equal(armor_oauth_client_authenticate(raw[i], NULL, NULL, &c), ARMOR_OK);
+      assert_string_equal(c.id, id[i]);
+      assert_int_equal(armor_oauth_client_authenticate(NULL, id[i], secret[i], &c), ARMOR_OK);
+      assert_string_equal(c.id, id[i]);
+    }
+  /* One client's id with the other's secret, raw or not. */
+  char mixed[512];
+  armor_fmt(mixed, sizeof mixed, "Basic %s:%s", id[0], secret[1]);
+  assert_int_equal(armor_oauth_client_authenticate(mixed, id[0], secret[1], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id[0], secret[1], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id[1], secret[0], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(mixed, NULL, NULL, &c), ARMOR_UNAUTHORIZED);
+  /* A rotated secret stops at once on this node, cached or not. */
+  char fresh[64];
+  assert_int_equal(armor_oauth_client_rotate_secret(id[0], fresh), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(raw[0], NULL, NULL, &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(raw[0], id[0], secret[0], &c), ARMOR_UNAUTHORIZED);
+  assert_int_equal(armor_oauth_client_authenticate(NULL, id[0], fresh, &c), ARMOR_OK);
+  assert_int_equal(armor_oauth_client_authenticate(raw[1], NULL, NULL, &c), ARMOR_UNAUTHORIZED); /* flushed */
+  assert_int_equal(armor_oauth_client_authenticate(raw[1], id[1], secret[1], &c), ARMOR_OK);
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(armor_oauth_client_delete(id[i]), ARMOR_OK);
+    json_decref(out[i]);
+  }
+}
+
+/* What introspection answered before its answers were kept with the cached token: the verified claims
+   without sid, plus active and token_type, rendered by jansson. */
+static char *expected_answer(const char *token) {
+  json_t *claims = NULL;
+  assert_int_equal(armor_jwt_verify(token, NULL, &claims), ARMOR_OK);
+  json_object_del(claims, "sid");
+  json_object_set_new(claims, "active", json_true());
+  json_object_set_new(claims, "token_type", json_string("Bearer"));
+  char *s = json_dumps(claims, JSON_COMPACT);
+  json_decref(claims);
+  return s;
+}
+
+static char *introspect_text(const struct armor_oauth_client *c, const char *token) {
+  size_t len = 0;
+  char *text = armor_oauth_introspect(c, token, NULL, &len);
+  assert_non_null(text);
+  assert_int_equal(strlen(text), len);
+  return text;
+}
+
+/* A token as this provider signs them (jti is added when NULL); without client_id when cid is NULL. */
+static char *sign_access(const char *cid, const char *jti, const char *sid, int64_t ttl, const char *extra) {
+  json_t *c = json_object();
+  json_object_set_new(c, "sub", json_string("user-1"));
+  json_object_set_new(c, "aud", json_string("https://api.example.com/"));
+  if (cid) json_object_set_new(c, "client_id", json_string(cid));
+  json_object_set_new(c, "scope", json_string("openid api:read"));
+  json_object_set_new(c, "exp", json_integer(armor_time() + ttl));
+  if (jti) json_object_set_new(c, "jti", json_string(jti));
+  if (sid) json_object_set_new(c, "sid", json_string(sid));
+  if (extra) json_object_set_new(c, "note", json_string(extra));
+  char *t = armor_jwt_sign(c, "at+jwt", NULL);
+  json_decref(c);
+  assert_non_null(t);
+  return t;
+}
+
+static void introspection_answers_are_kept_and_checked_each_time(void **state) {
+  (void)state;
+  struct armor_oauth_client c;
+  memset(&c, 0, sizeof c);
+  armor_fmt(c.id, sizeof c.id, "%s", "a-resource-server");
+  /* Quotes, backslashes, control characters, a script tag and non-ASCII text in a claim. */
+  const char *odd = "q\"uote\\ back\n\t\x01 </script> \xc3\xa9t\xc3\xa9 \xf0\x9f\x94\x91";
+  char sid[37], jti[32], jti2[32];
+  armor_uuid_new(sid);
+  armor_random_b64url(16, jti, sizeof jti);
+  armor_random_b64url(16, jti2, sizeof jti2);
+  char *t = sign_access("client-1", jti, sid, 900, odd);
+
+  /* The same bytes as the jansson rendering of the claims, on the first call and from the cache after. */
+  char *want = expected_answer(t);
+  for (int i = 0; i < 3; i++) {
+    char *got = introspect_text(&c, t);
+    assert_string_equal(got, want);
+    armor_free(got);
+  }
+  json_t *o = introspect(&c, t);
+  assert_true(json_is_true(json_object_get(o, "active")));
+  assert_string_equal(json_string_value(json_object_get(o, "note")), odd);
+  assert_string_equal(json_string_value(json_object_get(o, "token_type")), "Bearer");
+  assert_string_equal(json_string_value(json_object_get(o, "jti")), jti);
+  assert_null(json_object_get(o, "sid"));
+  json_decref(o);
+  for (const char *p = want; *p; p++) assert_true((unsigned char)*p >= 0x20);
+
+  /* A revoked jti and a revoked grant (sid) answer inactive although the answer was kept. */
+  armor_oauth_jti_add(jti, armor_time() + 900);
+  char *got = introspect_text(&c, t);
+  assert_string_equal(got, "{\"active\":false}");
+  armor_free(got);
+  char *t2 = sign_access("client-1", jti2, sid, 900, NULL);
+  got = introspect_text(&c, t2);
+  assert_non_null(strstr(got, "\"active\":true"));
+  armor_free(got);
+  assert_int_equal(armor_revoke_session(sid, armor_time() + 900), ARMOR_OK);
+  got = introspect_text(&c, t2);
+  assert_string_equal(got, "{\"active\":false}");
+  armor_free(got);
+
+  /* Tokens without client_id (Armor's own API tokens) are not this provider's access tokens. */
+  char *t3 = sign_access(NULL, NULL, NULL, 900, NULL);
+  for (int i = 0; i < 2; i++) {
+    got = introspect_text(&c, t3);
+    assert_string_equal(got, "{\"active\":false}");
+    armor_free(got);
+  }
+
+  /* Expiry while cached. */
+  armor_random_b64url(16, jti2, sizeof jti2);
+  char *t4 = sign_access("client-1", jti2, NULL, 2, NULL);
+  got = introspect_text(&c, t4);
+  assert_non_null(strstr(got, "\"active\":true"));
+  armor_free(got);
+  sleep(3);
+  got = introspect_text(&c, t4);
+  assert_string_equal(got, "{\"active\":false}");
+  armor_free(got);
+
+  armor_free(want);
+  armor_free(t);
+  armor_free(t2);
+  armor_free(t3);
+  armor_free(t4);
 }
 
 static int setup(void **state) {
@@ -275,6 +441,8 @@ int main(void) {
       cmocka_unit_test(pages_escape_everything),
       cmocka_unit_test(secrets_are_hashed_rotated_and_checked),
       cmocka_unit_test(codes_are_single_use_and_replay_revokes),
+      cmocka_unit_test(client_cache_keeps_clients_apart),
+      cmocka_unit_test(introspection_answers_are_kept_and_checked_each_time),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
