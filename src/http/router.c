@@ -4,12 +4,30 @@
  */
 #include "http/router.h"
 
+#include <stdint.h>
 #include <string.h>
 
 static size_t nroutes;
 static bool test_routes;
 static const struct armor_route **flat;
 static size_t *prefix_len;
+
+/*
+ * Literal patterns (no capture, no '*') are found through a hash of the whole path; only the
+ * patterns with captures are scanned. Both lists are in table order and merged by index, so the
+ * first route of the table that matches still wins, exactly as a scan of the whole table.
+ */
+#define LIT_BUCKETS 256 /* a power of two */
+static size_t lit_head[LIT_BUCKETS]; /* first literal route index + 1 in the bucket, 0: none */
+static size_t *lit_next;             /* next literal route index + 1 in the same bucket */
+static size_t *pat_list;             /* indexes of the routes with captures or '*' */
+static size_t npat;
+
+static uint32_t path_hash(const char *s) {
+  uint32_t h = 2166136261u; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 16777619u;
+  return h;
+}
 
 size_t armor_routes_count(void) {
   if (!flat) armor_router_init();
@@ -43,6 +61,19 @@ void armor_router_init(void) {
       i++;
     }
   prefix_len = pl;
+  lit_next = armor_calloc(n + 1, sizeof *lit_next);
+  pat_list = armor_calloc(n + 1, sizeof *pat_list);
+  size_t tail[LIT_BUCKETS] = {0};
+  for (i = 0; i < n; i++) {
+    if (strchr(f[i]->pattern, '{') || (f[i]->flags & ROUTE_PREFIX)) {
+      pat_list[npat++] = i;
+      continue;
+    }
+    size_t b = path_hash(f[i]->pattern) & (LIT_BUCKETS - 1);
+    if (tail[b]) lit_next[tail[b] - 1] = i + 1;
+    else lit_head[b] = i + 1;
+    tail[b] = i + 1;
+  }
   nroutes = n;
   flat = f;
 }
@@ -114,13 +145,31 @@ int armor_router_match(struct armor_arena *arena, const char *method, const char
   bool head = !strcmp(method, "HEAD");
   if (allowlen) allow[0] = 0;
   bool path_matched = false;
-  for (size_t i = 0; i < nroutes; i++) {
+  size_t lit = lit_head[path_hash(path) & (LIT_BUCKETS - 1)], pi = 0;
+  for (;;) {
+    /* The next candidate in table order: the literal chain or the list of patterns with captures. */
+    size_t i;
+    bool literal;
+    if (lit && (pi >= npat || lit - 1 < pat_list[pi])) {
+      i = lit - 1;
+      lit = lit_next[i];
+      literal = true;
+    } else if (pi < npat) {
+      i = pat_list[pi++];
+      literal = false;
+    } else {
+      break;
+    }
     const struct armor_route *rt = flat[i];
     if ((rt->flags & ROUTE_TEST) && !test_routes) continue;
-    if (strncmp(path, rt->pattern, prefix_len[i])) continue;
     int np = 0;
     bool same_method = !strcmp(rt->method, method) || (head && !strcmp(rt->method, "GET"));
-    if (!match_one(arena, rt, path, same_method ? params : NULL, &np)) continue;
+    if (literal) {
+      if (strcmp(path, rt->pattern)) continue; /* another path in the same bucket */
+    } else {
+      if (strncmp(path, rt->pattern, prefix_len[i])) continue;
+      if (!match_one(arena, rt, path, same_method ? params : NULL, &np)) continue;
+    }
     if (same_method) {
       *out = rt;
       *index = i;

@@ -717,11 +717,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         c->max_body = r->route->max_body ? r->route->max_body : opts.max_body;
         c->body.max = c->max_body + 1;
         const char *cl = armor_req_header(r, "Content-Length");
-        long long n;
-        if (cl && armor_parse_int(cl, 0, (long long)1 << 50, &n) && (size_t)n > c->max_body) {
+        long long n = 0;
+        bool have_cl = cl && armor_parse_int(cl, 0, (long long)1 << 50, &n);
+        if (have_cl && (size_t)n > c->max_body) {
           /* Refuse at once without reading the body; the connection then closes. */
           c->early_status = 413;
           return dispatch(c);
+        }
+        if (have_cl && n > 0) {
+          /* The announced body fits: one allocation of its size instead of growing the buffer. */
+          c->body.data = armor_malloc((size_t)n + 1);
+          c->body.cap = (size_t)n + 1;
         }
       }
     }

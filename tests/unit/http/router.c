@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "http/router.h"
+#include <stdio.h>
 #include <string.h>
 
 struct m {
@@ -136,6 +137,85 @@ static void every_route_matches_itself(void **state) {
   }
 }
 
+/* The reference: does pattern p match path s (a {capture} is one non-empty segment, '*' of a prefix route the rest)? */
+static bool ref_match(const struct armor_route *rt, const char *s) {
+  const char *p = rt->pattern;
+  while (*p) {
+    if (*p == '{') {
+      p = strchr(p, '}') + 1;
+      size_t n = strcspn(s, "/");
+      if (!n) return false;
+      s += n;
+    } else if (*p == '*' && (rt->flags & ROUTE_PREFIX)) {
+      return true;
+    } else if (*p++ != *s++) {
+      return false;
+    }
+  }
+  return !*s;
+}
+
+static void lookup_agrees_with_a_scan_of_the_table(void **state) {
+  (void)state;
+  /* For concrete paths of every pattern (and some near misses), with several methods, the router gives
+     what a scan of the whole table in order gives: the first route matching path and method, else 405
+     with the methods of the routes matching the path (in table order), else 404. */
+  static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "HEAD"};
+  static const char *const fills[] = {"x", "me", "1b4e28ba-2fa1-11d2-883f-0016d3cca427", ""};
+  for (size_t i = 0; i < armor_routes_count(); i++) {
+    for (size_t f = 0; f < sizeof fills / sizeof *fills; f++) {
+      for (int tail = 0; tail < 3; tail++) {
+        char path[600];
+        size_t j = 0;
+        for (const char *p = armor_routes_at(i)->pattern; *p && j < 500; p++) {
+          if (*p == '{') {
+            p = strchr(p, '}');
+            j += (size_t)snprintf(path + j, sizeof path - j, "%s", fills[f]);
+          } else if (*p == '*') {
+            j += (size_t)snprintf(path + j, sizeof path - j, "%s", fills[f]);
+          } else {
+            path[j++] = *p;
+          }
+        }
+        path[j] = 0;
+        if (tail == 1) strcat(path, "/");
+        if (tail == 2) strcat(path, "z");
+        for (size_t k = 0; k < sizeof methods / sizeof *methods; k++) {
+          const char *method = methods[k];
+          int want = 404;
+          size_t want_i = 0;
+          char allow[128] = "";
+          for (size_t r = 0; r < armor_routes_count(); r++) {
+            const struct armor_route *rt = armor_routes_at(r);
+            if (!ref_match(rt, path)) continue;
+            if (!strcmp(rt->method, method) || (!strcmp(method, "HEAD") && !strcmp(rt->method, "GET"))) {
+              want = 200;
+              want_i = r;
+              break;
+            }
+            want = 405;
+            const char *add[2] = {rt->method, !strcmp(rt->method, "GET") ? "HEAD" : NULL};
+            for (int a = 0; a < 2 && add[a]; a++) {
+              char probe[32];
+              snprintf(probe, sizeof probe, ", %s,", add[a]);
+              char have[160];
+              snprintf(have, sizeof have, ", %s,", allow);
+              if (strstr(have, probe)) continue;
+              if (*allow) strcat(allow, ", ");
+              strcat(allow, add[a]);
+            }
+          }
+          struct m m = match(method, path);
+          if (m.status != want) print_message("%s %s: %d, want %d\n", method, path, m.status, want);
+          assert_int_equal(m.status, want);
+          if (want == 200) assert_ptr_equal(m.rt, armor_routes_at(want_i));
+          if (want == 405) assert_string_equal(m.allow, allow);
+        }
+      }
+    }
+  }
+}
+
 static void allow_buffer_never_overflows(void **state) {
   (void)state;
   char small[6];
@@ -157,6 +237,7 @@ int main(void) {
       cmocka_unit_test(prefix_routes),
       cmocka_unit_test(test_routes_can_be_disabled),
       cmocka_unit_test(every_route_matches_itself),
+      cmocka_unit_test(lookup_agrees_with_a_scan_of_the_table),
       cmocka_unit_test(allow_buffer_never_overflows),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
