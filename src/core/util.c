@@ -513,6 +513,37 @@ void armor_buf_append_html(struct armor_buf *b, const char *s) {
   }
 }
 
+void armor_buf_append_json_str(struct armor_buf *b, const char *s) {
+  static const char hex[] = "0123456789abcdef";
+  armor_buf_append(b, "\"", 1);
+  const char *p = s ? s : "", *run = p;
+  for (; *p; p++) {
+    unsigned char ch = (unsigned char)*p;
+    if (ch >= 0x20 && ch != '"' && ch != '\\') continue;
+    armor_buf_append(b, run, (size_t)(p - run));
+    run = p + 1;
+    char esc[6] = {'\\', 0};
+    switch (ch) {
+    case '"': esc[1] = '"'; break;
+    case '\\': esc[1] = '\\'; break;
+    case '\n': esc[1] = 'n'; break;
+    case '\r': esc[1] = 'r'; break;
+    case '\t': esc[1] = 't'; break;
+    case '\b': esc[1] = 'b'; break;
+    case '\f': esc[1] = 'f'; break;
+    default:
+      memcpy(esc + 1, "u00", 3);
+      esc[4] = hex[ch >> 4];
+      esc[5] = hex[ch & 15];
+      armor_buf_append(b, esc, 6);
+      continue;
+    }
+    armor_buf_append(b, esc, 2);
+  }
+  armor_buf_append(b, run, (size_t)(p - run));
+  armor_buf_append(b, "\"", 1);
+}
+
 void armor_buf_free(struct armor_buf *b) {
   free(b->data);
   b->data = NULL;

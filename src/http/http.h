@@ -115,6 +115,8 @@ void armor_reply_rc(struct armor_req *r, int rc, const char *message);
 void armor_reply_no_content(struct armor_req *r);
 /* Any body; copies it. */
 void armor_reply_raw(struct armor_req *r, int status, const char *content_type, const void *body, size_t len);
+/* Like armor_reply_raw, taking ownership of a malloc'ed body (freed by the HTTP layer). */
+void armor_reply_take(struct armor_req *r, int status, const char *content_type, char *body, size_t len);
 /* Like armor_reply_raw for a body that lives as long as the process (static text, embedded files): not copied. */
 void armor_reply_static(struct armor_req *r, int status, const char *content_type, const void *body, size_t len);
 /* Plain JSON without envelope (OAuth/OIDC shapes). Steals `doc`. */

@@ -155,6 +155,10 @@ void armor_reply_raw(struct armor_req *r, int status, const char *content_type, 
   set_body(r, status, content_type, b, len);
 }
 
+void armor_reply_take(struct armor_req *r, int status, const char *content_type, char *body, size_t len) {
+  set_body(r, status, content_type, body, len);
+}
+
 void armor_reply_static(struct armor_req *r, int status, const char *content_type, const void *body, size_t len) {
   if (r->replied) {
     set_body(r, status, content_type, NULL, 0); /* logs the second reply */

@@ -6,6 +6,7 @@
 #include <cmocka.h>
 
 #include "core/armor.h"
+#include <jansson.h>
 #include <sodium.h>
 #include <string.h>
 
@@ -139,6 +140,35 @@ static void log_levels(void **state) {
   assert_string_equal(armor_rc_name(12345), "INTERNAL");
 }
 
+static void json_str_round_trips_through_jansson(void **state) {
+  (void)state;
+  /* Every byte from 1 to 127, then UTF-8 text: jansson reads back exactly the input. */
+  char in[200];
+  size_t n = 0;
+  for (int c = 1; c < 128; c++) in[n++] = (char)c;
+  const char *utf8 = "\xc3\xa9\xe2\x82\xac\xf0\x9f\x94\x91 \"q\" \\ </script>";
+  memcpy(in + n, utf8, strlen(utf8) + 1);
+  const char *cases[] = {"", "plain", "\"", "\\", "\x01", "a\nb", in};
+  for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+    struct armor_buf b;
+    armor_buf_init(&b, 4096);
+    armor_buf_append(&b, "[", 1);
+    armor_buf_append_json_str(&b, cases[i]);
+    armor_buf_append(&b, "]", 1);
+    json_error_t err;
+    json_t *j = json_loadb(b.data, b.len, 0, &err);
+    assert_non_null(j);
+    assert_string_equal(json_string_value(json_array_get(j, 0)), cases[i]);
+    json_decref(j);
+    armor_buf_free(&b);
+  }
+  struct armor_buf b;
+  armor_buf_init(&b, 64);
+  armor_buf_append_json_str(&b, "a\"b\\c\x1f");
+  assert_string_equal(b.data, "\"a\\\"b\\\\c\\u001f\"");
+  armor_buf_free(&b);
+}
+
 int main(void) {
   if (sodium_init() < 0) return 1;
   armor_alloc_init();
@@ -146,6 +176,7 @@ int main(void) {
       cmocka_unit_test(parse_int),
       cmocka_unit_test(fmt_truncates_safely),
       cmocka_unit_test(buf_has_a_hard_cap),
+      cmocka_unit_test(json_str_round_trips_through_jansson),
       cmocka_unit_test(arena_allocations),
       cmocka_unit_test(uuids),
       cmocka_unit_test(hex_and_hashes),
