@@ -12,6 +12,9 @@
 #include "store/store.h"
 
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -127,6 +130,10 @@ static int cmd_serve(int argc, char **argv) {
   armor_info("armor %s listening on %s://%s (%s database) ready in %lld ms", ARMOR_VERSION, cert ? "https" : "http",
              armor_cfg.listen, armor_store_kind() == ARMOR_DB_POSTGRES ? "postgres" : "sqlite",
              (long long)(armor_now_ms() - t0));
+#ifdef __GLIBC__
+  /* Start-up's temporary memory (migrations, the OpenAPI fragments' trees, key loading) back to the system. */
+  malloc_trim(0);
+#endif
   int sig = 0;
   sigwait(&set, &sig);
   armor_info("received %s, draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");

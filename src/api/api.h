@@ -12,8 +12,6 @@ extern const struct armor_route armor_routes_system[];
 int armor_openapi_init(void);
 /* The document as compact JSON text (owned by the module). */
 const char *armor_openapi_text(size_t *len);
-/* The merged document (borrowed). */
-json_t *armor_openapi_doc(void);
 
 /* Registers a function that appends Prometheus text to /metrics. */
 void armor_metrics_register(void (*fn)(struct armor_buf *));

@@ -9,7 +9,6 @@
 
 #include <string.h>
 
-static json_t *doc;
 static char *text;
 static size_t text_len;
 
@@ -34,7 +33,7 @@ int armor_openapi_init(void) {
     return -1;
   }
   json_error_t e;
-  doc = json_loadb(base->start, (size_t)(base->end - base->start), 0, &e);
+  json_t *doc = json_loadb(base->start, (size_t)(base->end - base->start), 0, &e);
   if (!doc) {
     armor_err("openapi: base.json: %s (line %d)", e.text, e.line);
     return -1;
@@ -44,6 +43,7 @@ int armor_openapi_init(void) {
     json_t *f = json_loadb(a->start, (size_t)(a->end - a->start), 0, &e);
     if (!f) {
       armor_err("openapi: %s: %s (line %d)", a->name, e.text, e.line);
+      json_decref(doc);
       return -1;
     }
     /* paths: merge per path (methods); components: per section. */
@@ -56,8 +56,11 @@ int armor_openapi_init(void) {
   json_array_append_new(servers, srv);
   json_object_set_new(doc, "servers", servers);
   json_object_set_new(json_object_get(doc, "info"), "version", json_string(ARMOR_VERSION));
+  armor_free(text);
   text = json_dumps(doc, JSON_COMPACT);
   text_len = text ? strlen(text) : 0;
+  /* Only the text is served: the tree (several times its size in memory) is not kept. */
+  json_decref(doc);
   return text ? 0 : -1;
 }
 
@@ -65,5 +68,3 @@ const char *armor_openapi_text(size_t *len) {
   *len = text_len;
   return text;
 }
-
-json_t *armor_openapi_doc(void) { return doc; }

@@ -8,6 +8,12 @@
  * alg" decides races at first start and between concurrent rotations (the
  * loser rolls back and reloads), and every node reloads the set every 10 s
  * and when it meets an unknown kid.
+ *
+ * Start-up makes only the ES256 key (fast). An RSA-2048 key takes a few
+ * hundred milliseconds to generate, so on a database without an RS256 key the
+ * key service's thread makes it after start-up, while the server already
+ * answers; until that attempt ends, armor_keyset_get() waits for the RS256
+ * signer so that no caller finds it missing (armor_keyset_peek() does not).
  */
 #include "auth/tokens_int.h"
 #include "core/config.h"
@@ -15,14 +21,30 @@
 #include "settings/settings.h"
 #include "store/store.h"
 
+#include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <string.h>
+#include <time.h>
+
+/* Longest wait for the first RS256 key: a safety bound above generation plus a busy database. */
+#define RS256_WAIT_S 15
 
 static pthread_mutex_t ks_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct armor_keyset *current;
+/* Under ks_lock: the first RS256 key of this node is being made; ks_cond announces new sets and the end. */
+static bool rs256_pending;
+static pthread_cond_t ks_cond;
+static pthread_once_t ks_cond_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t load_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_llong last_unknown_reload_ms;
+static atomic_bool generation_cancelled;
 
 static const char *const ALGS[] = {"ES256", "RS256"};
 
@@ -38,24 +60,63 @@ static void keyset_free(struct armor_keyset *ks) {
   armor_free(ks);
 }
 
-struct armor_keyset *armor_keyset_get(void) {
+static void ks_cond_init(void) {
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&ks_cond, &ca);
+  pthread_condattr_destroy(&ca);
+}
+
+static bool rs256_missing_locked(void) { return !current || !current->signer_rs256; }
+
+/* With ks_lock held: waits until the pending RS256 key can sign or its generation has ended. */
+static void wait_rs256_locked(void) {
+  pthread_once(&ks_cond_once, ks_cond_init);
+  struct timespec until;
+  clock_gettime(CLOCK_MONOTONIC, &until);
+  until.tv_sec += RS256_WAIT_S;
+  while (rs256_pending && rs256_missing_locked()) {
+    if (pthread_cond_timedwait(&ks_cond, &ks_lock, &until) == ETIMEDOUT) {
+      armor_warn("keys: still no RS256 key after %d s; going on without it", RS256_WAIT_S);
+      break;
+    }
+  }
+}
+
+static struct armor_keyset *keyset_ref(bool wait) {
   pthread_mutex_lock(&ks_lock);
+  if (wait && rs256_pending && rs256_missing_locked()) wait_rs256_locked();
   struct armor_keyset *ks = current;
   if (ks) atomic_fetch_add(&ks->refs, 1);
   pthread_mutex_unlock(&ks_lock);
   return ks;
 }
 
+struct armor_keyset *armor_keyset_get(void) { return keyset_ref(true); }
+
+struct armor_keyset *armor_keyset_peek(void) { return keyset_ref(false); }
+
 void armor_keyset_put(struct armor_keyset *ks) {
   if (ks && atomic_fetch_sub(&ks->refs, 1) == 1) keyset_free(ks);
 }
 
 static void keyset_install(struct armor_keyset *ks) {
+  pthread_once(&ks_cond_once, ks_cond_init);
   pthread_mutex_lock(&ks_lock);
   struct armor_keyset *old = current;
   current = ks;
+  pthread_cond_broadcast(&ks_cond);
   pthread_mutex_unlock(&ks_lock);
   armor_keyset_put(old);
+}
+
+void armor_keys_rs256_settled(void) {
+  pthread_once(&ks_cond_once, ks_cond_init);
+  pthread_mutex_lock(&ks_lock);
+  rs256_pending = false;
+  pthread_cond_broadcast(&ks_cond);
+  pthread_mutex_unlock(&ks_lock);
 }
 
 const struct armor_key *armor_keyset_find(const struct armor_keyset *ks, const char *kid) {
@@ -65,11 +126,17 @@ const struct armor_key *armor_keyset_find(const struct armor_keyset *ks, const c
   return NULL;
 }
 
-void armor_keys_shutdown(void) { keyset_install(NULL); }
+void armor_keys_shutdown(void) {
+  armor_keys_rs256_settled();
+  keyset_install(NULL);
+}
 
 bool armor_keys_usable(void) {
-  struct armor_keyset *ks = armor_keyset_get();
-  bool ok = ks && ks->signer_es256 && ks->signer_rs256;
+  struct armor_keyset *ks = armor_keyset_peek();
+  bool ok = ks && ks->signer_es256;
+  if (ok && !ks->signer_rs256)
+    for (int i = 0; i < ks->n; i++)
+      if (!strcmp(ks->keys[i].alg, "RS256")) ok = false; /* there is one, but it cannot sign */
   armor_keyset_put(ks);
   return ok;
 }
@@ -129,16 +196,67 @@ static void newkey_free(struct newkey *k) {
   k->pub = k->priv = NULL;
 }
 
-static int generate(const char *alg, struct newkey *out) {
-  cjose_err e;
+void armor_keys_cancel_generation(bool cancel) { atomic_store(&generation_cancelled, cancel); }
+
+/* OpenSSL calls this between prime candidates; 0 stops the generation. */
+static int keygen_progress(EVP_PKEY_CTX *ctx) {
+  (void)ctx;
+  return !atomic_load(&generation_cancelled);
+}
+
+/*
+ * An RSA-2048 key (e = 65537) made by OpenSSL and handed to cjose. Unlike
+ * cjose_jwk_create_RSA_random, a stop can interrupt it (armor_keys_cancel_generation).
+ */
+static cjose_jwk_t *rsa_random(cjose_err *e) {
+  static const char *const names[8] = {OSSL_PKEY_PARAM_RSA_N,         OSSL_PKEY_PARAM_RSA_E,
+                                       OSSL_PKEY_PARAM_RSA_D,         OSSL_PKEY_PARAM_RSA_FACTOR1,
+                                       OSSL_PKEY_PARAM_RSA_FACTOR2,   OSSL_PKEY_PARAM_RSA_EXPONENT1,
+                                       OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1};
+  cjose_jwk_rsa_keyspec spec = {0};
+  uint8_t **bufs[8] = {&spec.n, &spec.e, &spec.d, &spec.p, &spec.q, &spec.dp, &spec.dq, &spec.qi};
+  size_t *lens[8] = {&spec.nlen, &spec.elen, &spec.dlen, &spec.plen, &spec.qlen, &spec.dplen, &spec.dqlen, &spec.qilen};
   cjose_jwk_t *jwk = NULL;
-  if (!strcmp(alg, "ES256")) jwk = cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &e);
-  else {
-    static const uint8_t exp[] = {0x01, 0x00, 0x01};
-    jwk = cjose_jwk_create_RSA_random(2048, exp, sizeof exp, &e);
+  EVP_PKEY *pkey = NULL;
+  EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+  bool ok = ctx && EVP_PKEY_keygen_init(ctx) == 1 && EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) == 1;
+  if (ok) {
+    EVP_PKEY_CTX_set_cb(ctx, keygen_progress);
+    ok = EVP_PKEY_keygen(ctx, &pkey) == 1;
+  }
+  for (int i = 0; ok && i < 8; i++) {
+    BIGNUM *bn = NULL;
+    ok = EVP_PKEY_get_bn_param(pkey, names[i], &bn) == 1 && !BN_is_zero(bn);
+    if (ok) {
+      *lens[i] = (size_t)BN_num_bytes(bn);
+      *bufs[i] = armor_malloc(*lens[i]);
+      ok = BN_bn2bin(bn, *bufs[i]) == (int)*lens[i];
+    }
+    BN_clear_free(bn);
+  }
+  if (ok) jwk = cjose_jwk_create_RSA_spec(&spec, e);
+  if (!ok) e->message = atomic_load(&generation_cancelled) ? "cancelled" : "OpenSSL RSA key generation failed";
+  for (int i = 0; i < 8; i++)
+    if (*bufs[i]) armor_free_secret(*bufs[i], *lens[i]);
+  EVP_PKEY_free(pkey);
+  EVP_PKEY_CTX_free(ctx);
+#ifdef __GLIBC__
+  /* The prime search's temporary memory (a few hundred KiB, in this thread's arena) back to the system. */
+  malloc_trim(0);
+#endif
+  return jwk;
+}
+
+static int generate(const char *alg, struct newkey *out) {
+  cjose_err e = {0};
+  cjose_jwk_t *jwk = NULL;
+  jwk = strcmp(alg, "ES256") ? rsa_random(&e) : cjose_jwk_create_EC_random(CJOSE_JWK_EC_P_256, &e);
+  if (!jwk && atomic_load(&generation_cancelled)) {
+    armor_info("keys: %s key generation stopped", alg);
+    return -1;
   }
   if (!jwk) {
-    armor_err("keys: cannot create a %s key: %s", alg, e.message);
+    armor_err("keys: cannot create a %s key: %s", alg, e.message ? e.message : "?");
     return -1;
   }
   char *pub_text = cjose_jwk_to_json(jwk, false, &e);
@@ -186,10 +304,10 @@ static int generate(const char *alg, struct newkey *out) {
 /*
  * Makes a new active key for alg when the active one was created at or before
  * cutoff (or when there is none). Another node winning the race is success.
- * *made is set when this call inserted a key.
+ * *rotated is set when this call inserted a key in place of an active one.
  */
-static int rotate_alg(struct armor_db *db, const char *alg, int64_t cutoff, bool *made) {
-  *made = false;
+static int rotate_alg(struct armor_db *db, const char *alg, int64_t cutoff, bool *rotated) {
+  *rotated = false;
   /* Cheap check first, so a scheduled pass does not generate keys for nothing. */
   struct armor_stmt *st =
     armor_db_query(db, "SELECT created_at FROM signing_keys WHERE alg = $1 AND active = 1", "t", alg);
@@ -232,7 +350,7 @@ static int rotate_alg(struct armor_db *db, const char *alg, int64_t cutoff, bool
   if (!rc) rc = armor_db_commit(db);
   else armor_db_rollback(db);
   if (!rc) {
-    *made = true;
+    *rotated = changed > 0;
     armor_info("keys: new %s signing key %s", alg, k.kid);
   } else if (rc == ARMOR_CONFLICT) {
     rc = ARMOR_OK; /* another node created the active key first */
@@ -241,20 +359,28 @@ static int rotate_alg(struct armor_db *db, const char *alg, int64_t cutoff, bool
   return rc;
 }
 
-int armor_keys_rotate_older_than(int64_t period_s) {
+/* Every alg through rotate_alg with cutoff, then a reload; the first error is returned. */
+static int rotate_pass(int64_t cutoff) {
   struct armor_db *db = armor_db_get();
   if (!db) return ARMOR_DB;
-  int64_t cutoff = period_s > 0 ? armor_time() - period_s : INT64_MAX;
   bool any = false;
+  int first = ARMOR_OK;
   for (size_t i = 0; i < sizeof ALGS / sizeof ALGS[0]; i++) {
-    bool made = false;
-    int rc = rotate_alg(db, ALGS[i], cutoff, &made);
-    if (rc) return rc;
-    any |= made;
+    bool rotated = false;
+    int rc = rotate_alg(db, ALGS[i], cutoff, &rotated);
+    if (rc && !first) first = rc;
+    any |= rotated;
   }
   if (any) atomic_fetch_add(&armor_tokens_m.key_rotations, 1);
-  return armor_keys_load(false);
+  int rc = armor_keys_load(false);
+  return first ? first : rc;
 }
+
+int armor_keys_rotate_older_than(int64_t period_s) {
+  return rotate_pass(period_s > 0 ? armor_time() - period_s : INT64_MAX);
+}
+
+int armor_keys_ensure(int64_t period_s) { return rotate_pass(period_s > 0 ? armor_time() - period_s : INT64_MIN); }
 
 int armor_keys_rotate(void) { return armor_keys_rotate_older_than(0) == ARMOR_OK ? 0 : -1; }
 
@@ -316,7 +442,7 @@ static int load_locked(void) {
   armor_hex(h, sizeof h, fp);
 
   int rc = r < 0 ? ARMOR_DB : ARMOR_OK;
-  struct armor_keyset *old = rc ? NULL : armor_keyset_get();
+  struct armor_keyset *old = rc ? NULL : armor_keyset_peek();
   bool same = old && !strcmp(old->fingerprint, fp);
   armor_keyset_put(old);
   if (!rc && !same) {
@@ -401,12 +527,29 @@ int armor_keys_load(bool create) {
     struct armor_db *db = armor_db_get();
     if (!db) rc = ARMOR_DB;
     for (size_t i = 0; !rc && i < sizeof ALGS / sizeof ALGS[0]; i++) {
-      bool made;
-      rc = rotate_alg(db, ALGS[i], INT64_MIN, &made);
+      bool rotated;
+      rc = rotate_alg(db, ALGS[i], INT64_MIN, &rotated);
     }
   }
   if (!rc) rc = load_locked();
   pthread_mutex_unlock(&load_lock);
+  return rc;
+}
+
+int armor_keys_load_initial(bool *rs256_pending_out) {
+  *rs256_pending_out = false;
+  pthread_mutex_lock(&load_lock);
+  struct armor_db *db = armor_db_get();
+  bool rotated;
+  int rc = db ? rotate_alg(db, "ES256", INT64_MIN, &rotated) : ARMOR_DB;
+  if (!rc) rc = load_locked();
+  pthread_mutex_unlock(&load_lock);
+  if (!rc) {
+    pthread_mutex_lock(&ks_lock);
+    rs256_pending = rs256_missing_locked();
+    *rs256_pending_out = rs256_pending;
+    pthread_mutex_unlock(&ks_lock);
+  }
   return rc;
 }
 
@@ -421,7 +564,7 @@ bool armor_keys_reload_for_unknown_kid(void) {
 /* ---------------------------------------------------------------- public */
 
 json_t *armor_keys_jwks(void) {
-  struct armor_keyset *ks = armor_keyset_get();
+  struct armor_keyset *ks = armor_keyset_peek();
   json_t *doc = ks && ks->jwks_text ? json_loads(ks->jwks_text, 0, NULL) : NULL;
   armor_keyset_put(ks);
   if (!doc) {

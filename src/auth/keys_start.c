@@ -1,7 +1,8 @@
 /*
- * The key service: start-up (load or create keys, load the revocation view),
- * the background thread (revocation poll every second, key reload every 10 s,
- * scheduled rotation checked hourly) and the `armor keys` command.
+ * The key service: start-up (load the keys or create the ES256 one, load the
+ * revocation view), the background thread (first: a missing RS256 key and the
+ * scheduled rotation; then revocation poll every second, key reload every
+ * 10 s, scheduled rotation checked hourly) and the `armor keys` command.
  */
 #include "api/api.h"
 #include "app/app.h"
@@ -41,9 +42,30 @@ static int64_t rotation_period(void) {
   return (int64_t)days * 86400;
 }
 
+/* Keys missing (the RS256 one on a new database, or after a failed attempt) and the scheduled rotation. */
+static void ensure_keys(void) {
+  int rc = armor_keys_ensure(rotation_period_s);
+  pthread_mutex_lock(&stop_lock);
+  bool quiet = stopping;
+  pthread_mutex_unlock(&stop_lock);
+  if (rc && !quiet)
+    armor_warn("keys: cannot create or rotate the signing keys (%s); trying again in %d s", armor_rc_name(rc),
+               RELOAD_EVERY_S);
+}
+
+static bool keys_complete(void) {
+  struct armor_keyset *ks = armor_keyset_peek();
+  bool ok = ks && ks->signer_es256 && ks->signer_rs256;
+  armor_keyset_put(ks);
+  return ok;
+}
+
 static void *run(void *arg) {
   (void)arg;
   int64_t tick = 0;
+  /* Before anything else, even when a stop is already asked for: signers may be waiting for the RS256 key. */
+  ensure_keys();
+  armor_keys_rs256_settled();
   pthread_mutex_lock(&stop_lock);
   while (!stopping) {
     struct timespec ts;
@@ -54,7 +76,12 @@ static void *run(void *arg) {
     pthread_mutex_unlock(&stop_lock);
     tick++;
     armor_revocation_poll();
-    if (tick % RELOAD_EVERY_S == 0) armor_keys_load(false);
+    if (tick % RELOAD_EVERY_S == 0) {
+      /* A key still missing (an attempt failed, or another node's key cannot be opened): try again. */
+      bool complete = keys_complete();
+      if (complete) armor_keys_load(false);
+      if (!complete) ensure_keys(); /* reloads too */
+    }
     if (tick % PRUNE_EVERY_S == 0) armor_revocation_prune();
     if (tick % ROTATION_CHECK_EVERY_S == 0 && rotation_period_s > 0) {
       armor_keys_rotate_older_than(rotation_period_s);
@@ -69,9 +96,12 @@ static void *run(void *arg) {
 
 int armor_keys_start(void) {
   rotation_period_s = rotation_period();
-  int rc = armor_keys_load(true);
+  armor_keys_cancel_generation(false);
+  bool rs256_pending = false;
+  int rc = armor_keys_load_initial(&rs256_pending);
   if (rc) {
     fprintf(stderr, "armor: cannot load or create the signing keys (%s)\n", armor_rc_name(rc));
+    armor_keys_rs256_settled();
     return -1;
   }
   if (!armor_keys_usable()) {
@@ -80,13 +110,11 @@ int armor_keys_start(void) {
     armor_keys_shutdown();
     return -1;
   }
-  if (rotation_period_s > 0) {
-    rc = armor_keys_rotate_older_than(rotation_period_s);
-    if (rc) armor_warn("keys: scheduled rotation failed (%s)", armor_rc_name(rc));
-  }
+  if (rs256_pending) armor_info("keys: no RS256 key yet; generating one in the background");
   rc = armor_revocation_init();
   if (rc) {
     fprintf(stderr, "armor: cannot load the revoked sessions (%s)\n", armor_rc_name(rc));
+    armor_keys_rs256_settled();
     return -1;
   }
   static bool registered;
@@ -102,6 +130,7 @@ int armor_keys_start(void) {
   stopping = false;
   if (pthread_create(&thread, NULL, run, NULL)) {
     fprintf(stderr, "armor: cannot start the key service thread\n");
+    armor_keys_rs256_settled();
     return -1;
   }
   running = true;
@@ -114,7 +143,10 @@ void armor_keys_stop(void) {
     stopping = true;
     pthread_cond_signal(&stop_cond);
     pthread_mutex_unlock(&stop_lock);
+    /* An RSA key being made (first start, rotation) is dropped rather than waited for; the next start makes it. */
+    armor_keys_cancel_generation(true);
     pthread_join(thread, NULL);
+    armor_keys_cancel_generation(false);
     pthread_cond_destroy(&stop_cond);
     running = false;
   }
@@ -133,7 +165,7 @@ static void keys_usage(FILE *f) {
 }
 
 static void print_keys(void) {
-  struct armor_keyset *ks = armor_keyset_get();
+  struct armor_keyset *ks = armor_keyset_peek();
   for (int i = 0; ks && i < ks->n; i++) {
     const struct armor_key *k = &ks->keys[i];
     char created[32], until[32] = "-";

@@ -234,6 +234,8 @@ static int issue_access(struct armor_db *db, const struct session_row *s, const 
     json_object_set_new(c, "perms", string_array_copy(perms));
     json_object_set_new(c, "roles", string_array_copy(roles));
     json_object_set_new(c, "exp", json_integer(exp));
+    /* iat from the same clock reading as exp: signing may happen in a later second. */
+    json_object_set_new(c, "iat", json_integer(now));
     char *jwt = armor_jwt_sign(c, "JWT", NULL);
     json_decref(c);
     if (!jwt) {

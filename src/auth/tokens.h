@@ -20,9 +20,11 @@
 #include <jansson.h>
 
 /*
- * Loads the keys (creating the first ones), starts the background thread that
- * reloads keys (every 10 s), rotates them on schedule (ARMOR_KEY_ROTATION_DAYS,
- * default 30, 0 = never; checked hourly) and polls revocations (every second). 0 or -1.
+ * Loads the keys (creating the ES256 key when there is none), starts the background
+ * thread that first creates a missing RS256 key (RSA generation is slow; signers wait
+ * for it meanwhile) and applies the scheduled rotation, then reloads keys (every 10 s),
+ * rotates them on schedule (ARMOR_KEY_ROTATION_DAYS, default 30, 0 = never; checked
+ * hourly) and polls revocations (every second). 0 or -1.
  */
 int armor_keys_start(void);
 void armor_keys_stop(void);

@@ -31,13 +31,31 @@ struct armor_keyset {
   char fingerprint[65]; /* hash over kid/active rows: unchanged set -> no rebuild */
 };
 
-/* The current key set with a reference taken (NULL before the first load); release with armor_keyset_put. */
+/*
+ * The current key set with a reference taken (NULL before the first load); release with armor_keyset_put.
+ * While this node makes its first RS256 key (see armor_keys_load_initial), waits until that key can sign
+ * (at most a few hundred milliseconds, once), so that signers always find both algorithms.
+ */
 struct armor_keyset *armor_keyset_get(void);
+/* The same without waiting: what is loaded now (the JWKS, listings, comparisons). */
+struct armor_keyset *armor_keyset_peek(void);
 void armor_keyset_put(struct armor_keyset *ks);
 const struct armor_key *armor_keyset_find(const struct armor_keyset *ks, const char *kid);
 
 /* Loads the keys from the database (creating the first ones when create is true). ARMOR_OK or an error. */
 int armor_keys_load(bool create);
+/*
+ * Start-up: creates the ES256 key when there is none and loads the set, but leaves a missing RS256 key to
+ * armor_keys_ensure on another thread (RSA generation is slow). *rs256_pending is set when no RS256 key can
+ * sign yet; armor_keyset_get() then waits until one can or until armor_keys_rs256_settled().
+ */
+int armor_keys_load_initial(bool *rs256_pending);
+/* Ends the wait of armor_keyset_get() for the first RS256 key (called after that key's attempt). */
+void armor_keys_rs256_settled(void);
+/* Creates the keys that are missing and rotates those older than period_s (0: no rotation), then reloads. */
+int armor_keys_ensure(int64_t period_s);
+/* true: an RSA generation in progress stops soon and fails (and later ones fail at once), for a prompt stop. */
+void armor_keys_cancel_generation(bool cancel);
 /* Reload on an unknown kid, at most once per second across threads. true when a reload ran. */
 bool armor_keys_reload_for_unknown_kid(void);
 /* Rotates keys whose active key is older than period_s (0: every alg now). */
@@ -45,7 +63,7 @@ int armor_keys_rotate_older_than(int64_t period_s);
 /* Deletes keys whose publication ended more than a day ago. */
 void armor_keys_purge(void);
 void armor_keys_shutdown(void);
-/* True when this node can sign with both algorithms (the master key opens the keys). */
+/* True when the master key opens the keys this node signs with: ES256, and RS256 unless there is no RS256 key yet. */
 bool armor_keys_usable(void);
 /* Longest lifetime of any token signed by Armor plus the publication margin. */
 int64_t armor_keys_publish_window(void);

@@ -24,6 +24,12 @@ int armor_smtp_send(const struct armor_email_settings *e, const char *app_name, 
 int armor_sms_send(const struct armor_sms_settings *s, const char *to, const char *text, char *answer,
                    size_t answerlen);
 
+/*
+ * libcurl's global state (TLS library, resolver, ...), set up on the first delivery rather than at
+ * start-up: a node that sends nothing never pays for it. Thread-safe; the send functions call it.
+ */
+void armor_notify_curl_init(void);
+
 /* Masked forms for display and logs: "b***@e***.test", "+1*******23". */
 void armor_mask_email(const char *email, char *out, size_t outlen);
 void armor_mask_phone(const char *phone, char *out, size_t outlen);

@@ -305,12 +305,15 @@ static void env_int(const char *name, long long lo, long long hi, int64_t *out) 
     armor_warn("%s must be an integer in [%lld, %lld]; ignored", name, lo, hi);
 }
 
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static void curl_init_once(void) { curl_global_init(CURL_GLOBAL_DEFAULT); }
+void armor_notify_curl_init(void) { pthread_once(&curl_once, curl_init_once); }
+
 int armor_notify_start(void) {
   int64_t x = max_attempts;
   env_int("ARMOR_OUTBOX_RETRY_MS", 100, MAX_BACKOFF_MS, &retry_base_ms);
   env_int("ARMOR_OUTBOX_MAX_ATTEMPTS", 1, 1000, &x);
   max_attempts = (int)x;
-  curl_global_init(CURL_GLOBAL_DEFAULT);
   static bool registered;
   if (!registered) {
     armor_metrics_register(metrics);

@@ -42,6 +42,7 @@ static int post(CURL *h, char *answer, size_t answerlen) {
 
 static int webhook(const struct armor_sms_settings *s, const char *to, const char *text, char *answer,
                    size_t answerlen) {
+  armor_notify_curl_init();
   CURL *h = curl_easy_init();
   if (!h) return ARMOR_BUSY;
   json_t *o = json_pack("{s:s, s:s}", "to", to, "message", text);
@@ -66,6 +67,7 @@ static int webhook(const struct armor_sms_settings *s, const char *to, const cha
 
 static int twilio(const struct armor_sms_settings *s, const char *to, const char *text, char *answer,
                   size_t answerlen) {
+  armor_notify_curl_init();
   CURL *h = curl_easy_init();
   if (!h) return ARMOR_BUSY;
   char url[800];

@@ -90,6 +90,7 @@ int armor_smtp_send(const struct armor_email_settings *e, const char *app_name, 
     armor_fmt(answer, answerlen, "email delivery is not configured");
     return ARMOR_INVALID;
   }
+  armor_notify_curl_init();
   CURL *h = curl_easy_init();
   if (!h) return ARMOR_BUSY;
   int rc = ARMOR_BUSY;

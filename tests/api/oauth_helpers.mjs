@@ -23,9 +23,12 @@ export async function discover(s, clientId, secretOrMeta, auth) {
 }
 
 const jwksCache = new Map();
-/** Verifies a JWT with the server's JWKS; returns { payload, protectedHeader }. */
+/**
+ * Verifies a JWT with the server's JWKS; returns { payload, protectedHeader }. An unknown kid refetches the
+ * JWKS at once (no cool-down): a new server publishes its RS256 key a moment after it starts answering.
+ */
 export async function verifyJwt(s, token, opts = {}) {
-  if (!jwksCache.has(s.url)) jwksCache.set(s.url, createRemoteJWKSet(new URL(s.url + '/.well-known/jwks.json')));
+  if (!jwksCache.has(s.url)) jwksCache.set(s.url, createRemoteJWKSet(new URL(s.url + '/.well-known/jwks.json'), { cooldownDuration: 0 }));
   return jwtVerify(token, jwksCache.get(s.url), { issuer: s.url, ...opts });
 }
 export { decodeProtectedHeader };

@@ -839,6 +839,131 @@ static void test_concurrent_and_rates(void **state) {
   for (int i = 0; i < NT; i++) armor_free(tokens[i]);
 }
 
+/* ---------------------------------------------------------------- the first RS256 key */
+
+/* Holds a write lock on signing_keys (its own connection) from state 1 until the test sets state 2. */
+struct key_lock {
+  pthread_mutex_t m;
+  pthread_cond_t c;
+  int state;
+  int rc;
+};
+
+static void *hold_signing_keys(void *arg) {
+  struct key_lock *h = arg;
+  struct armor_db *db = armor_db_get();
+  int rc = armor_db_begin(db); /* SQLite: BEGIN IMMEDIATE takes the write lock */
+  if (!rc && armor_store_kind() == ARMOR_DB_POSTGRES)
+    rc = armor_db_exec(db, NULL, "LOCK TABLE signing_keys IN EXCLUSIVE MODE", ""); /* reads still pass */
+  pthread_mutex_lock(&h->m);
+  h->rc = rc;
+  h->state = 1;
+  pthread_cond_broadcast(&h->c);
+  while (h->state != 2) pthread_cond_wait(&h->c, &h->m);
+  pthread_mutex_unlock(&h->m);
+  armor_db_rollback(db);
+  armor_store_close();
+  return NULL;
+}
+
+/* Signs with the alg in *arg (ES256 or RS256) and leaves the token there. */
+static void *sign_worker_alg(void *arg) {
+  char **io = arg;
+  json_t *c = claims_new(900);
+  *io = armor_jwt_sign(c, "JWT", *io);
+  json_decref(c);
+  armor_store_close();
+  return NULL;
+}
+
+static int64_t count_keys(const char *alg) {
+  struct armor_stmt *st =
+      armor_db_query(armor_db_get(), "SELECT COUNT(*) FROM signing_keys WHERE alg = $1 AND active = 1", "t", alg);
+  assert_non_null(st);
+  assert_int_equal(armor_stmt_step(st), 1);
+  int64_t n = armor_stmt_int(st, 0);
+  armor_stmt_done(st);
+  return n;
+}
+
+static size_t jwks_count(const char *alg, const char *kid) {
+  json_t *jwks = armor_keys_jwks();
+  size_t i, n = 0;
+  json_t *k;
+  json_array_foreach(json_object_get(jwks, "keys"), i, k) {
+    if (alg && strcmp(json_string_value(json_object_get(k, "alg")), alg)) continue;
+    if (kid && strcmp(json_string_value(json_object_get(k, "kid")), kid)) continue;
+    n++;
+  }
+  json_decref(jwks);
+  return n;
+}
+
+/*
+ * A database without an RS256 key (a new one): start-up makes only the ES256 key, the key service's
+ * thread makes the RS256 key afterwards, and a signer that asks for RS256 meanwhile waits for it.
+ */
+static void test_rs256_key_made_after_start(void **state) {
+  (void)state;
+  struct armor_db *db = armor_db_get();
+  armor_keys_stop();
+  assert_int_equal(armor_db_exec(db, NULL, "DELETE FROM signing_keys WHERE alg = 'RS256'", ""), ARMOR_OK);
+
+  /* A stop while the key is being made returns (the generation is cancelled or has just finished). */
+  assert_int_equal(armor_keys_start(), 0);
+  armor_keys_stop();
+  assert_true(count_keys("RS256") <= 1);
+  assert_int_equal(count_keys("ES256"), 1);
+  assert_int_equal(armor_db_exec(db, NULL, "DELETE FROM signing_keys WHERE alg = 'RS256'", ""), ARMOR_OK);
+
+  /* With writes to signing_keys held back, the RS256 key cannot be stored: start-up still succeeds. */
+  /* static: a failed assertion leaves the threads running */
+  static struct key_lock h = {.m = PTHREAD_MUTEX_INITIALIZER, .c = PTHREAD_COND_INITIALIZER};
+  pthread_t holder, signers[2];
+  assert_int_equal(pthread_create(&holder, NULL, hold_signing_keys, &h), 0);
+  pthread_mutex_lock(&h.m);
+  while (h.state != 1) pthread_cond_wait(&h.c, &h.m);
+  pthread_mutex_unlock(&h.m);
+  assert_int_equal(h.rc, ARMOR_OK);
+
+  assert_int_equal(armor_keys_start(), 0);
+  struct armor_keyset *ks = armor_keyset_peek();
+  assert_non_null(ks);
+  assert_non_null(ks->signer_es256);
+  assert_null(ks->signer_rs256);
+  armor_keyset_put(ks);
+  assert_true(jwks_count("ES256", NULL) >= 1);
+  assert_int_equal(jwks_count("RS256", NULL), 0);
+
+  /* Signatures asked for now wait for the key (armor_keyset_get) instead of failing. */
+  static char *tokens[2];
+  tokens[0] = "ES256";
+  tokens[1] = "RS256";
+  for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&signers[i], NULL, sign_worker_alg, &tokens[i]), 0);
+  pthread_mutex_lock(&h.m);
+  h.state = 2;
+  pthread_cond_broadcast(&h.c);
+  pthread_mutex_unlock(&h.m);
+  pthread_join(holder, NULL);
+  for (int i = 0; i < 2; i++) pthread_join(signers[i], NULL);
+  assert_non_null(tokens[0]);
+  assert_non_null(tokens[1]);
+
+  char es[64], rs[64];
+  current_kids(es, rs);
+  const char *const algs[2] = {"ES256", "RS256"}, *kids[2] = {es, rs};
+  for (int i = 0; i < 2; i++) {
+    json_t *hdr = header_of(tokens[i]);
+    assert_string_equal(json_string_value(json_object_get(hdr, "alg")), algs[i]);
+    assert_string_equal(json_string_value(json_object_get(hdr, "kid")), kids[i]);
+    json_decref(hdr);
+    assert_int_equal(armor_jwt_verify(tokens[i], ARMOR_API_AUDIENCE, NULL), ARMOR_OK);
+  }
+  assert_int_equal(jwks_count("RS256", rs), 1);
+  assert_int_equal(count_keys("RS256"), 1);
+  for (int i = 0; i < 2; i++) armor_free(tokens[i]);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(test_roundtrip_es256),
@@ -858,6 +983,7 @@ int main(void) {
     cmocka_unit_test(test_rotation),
     cmocka_unit_test(test_at_hash_and_thumbprint),
     cmocka_unit_test(test_concurrent_and_rates),
+    cmocka_unit_test(test_rs256_key_made_after_start),
   };
   return cmocka_run_group_tests(tests, setup, teardown);
 }
