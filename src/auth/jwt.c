@@ -167,7 +167,8 @@ char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg) {
     armor_err("jwt: cannot sign with unsupported alg %s", alg);
     return NULL;
   }
-  struct armor_keyset *ks = armor_keyset_get();
+  /* Only an RS256 signature waits for a new database's first RS256 key (being made after start-up). */
+  struct armor_keyset *ks = alg[0] == 'E' ? armor_keyset_peek() : armor_keyset_get();
   const struct armor_key *k = !ks ? NULL : alg[0] == 'E' ? ks->signer_es256 : ks->signer_rs256;
   if (!k) {
     armor_err("jwt: no %s signing key loaded", alg);
@@ -325,12 +326,13 @@ static json_t *verify_signature(const char *token, size_t len) {
   const char *alg = json_string_value(json_object_get(hdr, "alg"));
   const char *kid = json_string_value(json_object_get(hdr, "kid"));
   if (!alg || !kid || json_object_get(hdr, "crit")) goto out;
-  ks = armor_keyset_get();
+  /* Verification never waits for a key being made: a token can only name a key that exists somewhere. */
+  ks = armor_keyset_peek();
   const struct armor_key *k = armor_keyset_find(ks, kid);
   if (!k && armor_keys_reload_for_unknown_kid()) {
     /* Another node may have rotated: look again in the fresh set. */
     armor_keyset_put(ks);
-    ks = armor_keyset_get();
+    ks = armor_keyset_peek();
     k = armor_keyset_find(ks, kid);
   }
   if (!k || strcmp(alg, k->alg)) goto out; /* the key decides the algorithm */
