@@ -11,8 +11,15 @@
 /* ---------------------------------------------------------------- lookups */
 
 static const char *kv_find(const struct armor_kv *kv, int n, const char *name, bool ci) {
+  if (ci) {
+    /* Header names: the first letter (ASCII, either case) rules out most before strcasecmp. */
+    int c0 = name[0] | 0x20;
+    for (int i = 0; i < n; i++)
+      if ((kv[i].name[0] | 0x20) == c0 && !strcasecmp(kv[i].name, name)) return kv[i].value;
+    return NULL;
+  }
   for (int i = 0; i < n; i++)
-    if (ci ? armor_streq_ci(kv[i].name, name) : !strcmp(kv[i].name, name)) return kv[i].value;
+    if (!strcmp(kv[i].name, name)) return kv[i].value;
   return NULL;
 }
 

@@ -697,8 +697,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     armor_buf_init(&c->body, opts.max_body);
     int ncl = 0, nte = 0;
     for (int i = 0; i < hc.n; i++) {
-      if (armor_streq_ci(hc.kv[i].name, "Content-Length")) ncl++;
-      else if (armor_streq_ci(hc.kv[i].name, "Transfer-Encoding")) nte++;
+      int c0 = hc.kv[i].name[0] | 0x20;
+      if (c0 == 'c' && !strcasecmp(hc.kv[i].name, "Content-Length")) ncl++;
+      else if (c0 == 't' && !strcasecmp(hc.kv[i].name, "Transfer-Encoding")) nte++;
     }
     if (hc.bytes > MAX_HEADER_BYTES || hc.n >= MAX_KV) {
       c->early_status = 431;
