@@ -103,13 +103,7 @@ const void *armor_jwt_ref_memo(struct armor_jwt_ref *ref, unsigned slot, void *(
   return v;
 }
 
-static uint64_t token_hash(const char *token, size_t len) {
-  unsigned char out[crypto_shorthash_BYTES];
-  crypto_shorthash(out, (const unsigned char *)token, len, cache_key);
-  uint64_t h;
-  memcpy(&h, out, sizeof h);
-  return h;
-}
+static uint64_t token_hash(const char *token, size_t len) { return armor_siphash64(token, len, cache_key); }
 
 /*
  * The cached claims of exactly this token with a reference taken, or NULL. The text is compared only

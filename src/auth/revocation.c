@@ -49,13 +49,7 @@ static void init_once(void) {
   }
 }
 
-static uint64_t hash_sid(const char *sid, size_t n) {
-  unsigned char out[crypto_shorthash_BYTES];
-  crypto_shorthash(out, (const unsigned char *)sid, n, hkey);
-  uint64_t h;
-  memcpy(&h, out, sizeof h);
-  return h;
-}
+static uint64_t hash_sid(const char *sid, size_t n) { return armor_siphash64(sid, n, hkey); }
 
 static struct rentry *find_locked(struct stripe *s, uint64_t h, const char *sid) {
   for (struct rentry *e = s->buckets[(h / STRIPES) % s->nbuckets]; e; e = e->next)

@@ -112,6 +112,8 @@ bool armor_buf_printf(struct armor_buf *b, const char *fmt, ...) __attribute__((
 void armor_buf_free(struct armor_buf *b);
 /* Appends s (NULL as "") with the HTML special characters & < > " ' escaped. */
 void armor_buf_append_html(struct armor_buf *b, const char *s);
+/* Keyed SipHash-2-4 of p (for hash-table slots, never for secrets); key is crypto_shorthash_KEYBYTES (16) bytes. */
+uint64_t armor_siphash64(const void *p, size_t n, const unsigned char *key);
 /* Appends s as a JSON string literal, quotes included: '"', '\\' and control characters escaped, other
    bytes as they are (s must be UTF-8, as every string that came out of jansson is). */
 void armor_buf_append_json_str(struct armor_buf *b, const char *s);

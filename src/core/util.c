@@ -513,6 +513,14 @@ void armor_buf_append_html(struct armor_buf *b, const char *s) {
   }
 }
 
+uint64_t armor_siphash64(const void *p, size_t n, const unsigned char *key) {
+  unsigned char out[crypto_shorthash_BYTES];
+  crypto_shorthash(out, p, n, key);
+  uint64_t h;
+  memcpy(&h, out, sizeof h);
+  return h;
+}
+
 void armor_buf_append_json_str(struct armor_buf *b, const char *s) {
   static const char hex[] = "0123456789abcdef";
   armor_buf_append(b, "\"", 1);
