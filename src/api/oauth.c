@@ -357,8 +357,7 @@ static void introspect(struct armor_req *r) {
   no_store(r);
   size_t len = 0;
   char *answer = armor_oauth_introspect(&c, t, armor_req_form(r, "token_type_hint"), &len);
-  armor_reply_raw(r, 200, "application/json", answer, len);
-  armor_free(answer);
+  armor_reply_take(r, 200, "application/json", answer, len);
 }
 
 static void revoke(struct armor_req *r) {

@@ -159,9 +159,7 @@ static void *flusher_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&flusher_lock);
   while (!flusher_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += FLUSH_INTERVAL_MS / 1000;
+    struct timespec ts = armor_deadline_ms(FLUSH_INTERVAL_MS);
     pthread_cond_timedwait(&flusher_cond, &flusher_lock, &ts);
     pthread_mutex_unlock(&flusher_lock);
     armor_sessions_flush();

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifndef ARMOR_VERSION
 #define ARMOR_VERSION "0.0.0"
@@ -79,6 +80,8 @@ char *armor_arena_printf(struct armor_arena *a, const char *fmt, ...) __attribut
 /* Monotonic milliseconds / microseconds, wall-clock seconds. */
 int64_t armor_now_ms(void);
 int64_t armor_now_us(void);
+/* The CLOCK_REALTIME time ms milliseconds from now: the deadline of a pthread_cond_timedwait. */
+struct timespec armor_deadline_ms(int64_t ms);
 int64_t armor_time(void);
 /* Writes an RFC 3339 UTC time ("2026-01-02T03:04:05Z") into out (>= 21 bytes). */
 void armor_time_rfc3339(int64_t t, char out[32]);

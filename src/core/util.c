@@ -187,13 +187,7 @@ static void *flusher_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&log_lock);
   while (!flusher_stop) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_nsec += 50 * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) {
-      ts.tv_sec++;
-      ts.tv_nsec -= 1000000000L;
-    }
+    struct timespec ts = armor_deadline_ms(50);
     pthread_cond_timedwait(&flusher_cv, &log_lock, &ts);
     access_flush_locked();
   }
@@ -360,6 +354,18 @@ char *armor_arena_printf(struct armor_arena *a, const char *fmt, ...) {
 }
 
 /* ---------------------------------------------------------------- helpers */
+
+struct timespec armor_deadline_ms(int64_t ms) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  ts.tv_sec += (time_t)(ms / 1000);
+  ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+  if (ts.tv_nsec >= 1000000000L) {
+    ts.tv_sec++;
+    ts.tv_nsec -= 1000000000L;
+  }
+  return ts;
+}
 
 int64_t armor_now_ms(void) {
   struct timespec ts;

@@ -71,17 +71,19 @@ void armor_reply_header(struct armor_req *r, const char *name, const char *value
   r->nresp_headers++;
 }
 
-static void set_body(struct armor_req *r, int status, const char *ctype, char *body, size_t len) {
+/* Takes the reply (and body); false, with body freed, when the request was answered already. */
+static bool set_body(struct armor_req *r, int status, const char *ctype, char *body, size_t len) {
   if (r->replied) {
     armor_err("request %s: second reply ignored (status %d)", r->request_id, status);
     armor_free(body);
-    return;
+    return false;
   }
   r->replied = true;
   r->status = status;
   r->content_type = ctype;
   r->resp_body = body;
   r->resp_len = len;
+  return true;
 }
 
 static void reply_doc(struct armor_req *r, int status, json_t *doc) {
@@ -167,12 +169,7 @@ void armor_reply_take(struct armor_req *r, int status, const char *content_type,
 }
 
 void armor_reply_static(struct armor_req *r, int status, const char *content_type, const void *body, size_t len) {
-  if (r->replied) {
-    set_body(r, status, content_type, NULL, 0); /* logs the second reply */
-    return;
-  }
-  set_body(r, status, content_type, NULL, len);
-  r->resp_static = body;
+  if (set_body(r, status, content_type, NULL, len)) r->resp_static = body;
 }
 
 void armor_reply_json(struct armor_req *r, int status, json_t *doc) { reply_doc(r, status, doc); }

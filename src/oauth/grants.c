@@ -515,17 +515,10 @@ static int verify_access(const char *token, json_t **claims) {
 
 static const char inactive_text[] = "{\"active\":false}";
 
-static char *text_of(const char *s, size_t n, size_t *len) {
-  char *out = armor_malloc(n + 1);
-  memcpy(out, s, n);
-  out[n] = 0;
-  *len = n;
-  return out;
-}
-
 static char *inactive(size_t *len) {
   armor_oauth_count(OAUTH_M_INTROSPECT_INACTIVE);
-  return text_of(inactive_text, sizeof inactive_text - 1, len);
+  *len = sizeof inactive_text - 1;
+  return armor_strndup(inactive_text, *len);
 }
 
 static char *introspect_refresh(const struct armor_oauth_client *c, const char *token, size_t *len) {
@@ -601,7 +594,8 @@ char *armor_oauth_introspect(const struct armor_oauth_client *c, const char *tok
   char *out = NULL;
   if (m && m->access &&
       !armor_oauth_jti_revoked(json_string_value(json_object_get(armor_jwt_ref_claims(ref), "jti")))) {
-    out = text_of(m->text, m->len, len);
+    out = armor_strndup(m->text, m->len);
+    *len = m->len;
     armor_oauth_count(OAUTH_M_INTROSPECT_ACTIVE);
   }
   armor_jwt_ref_put(ref);

@@ -226,9 +226,7 @@ static void *bg_main(void *arg) {
       last_cleanup = armor_time();
     }
     pthread_mutex_lock(&bg_lock);
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
+    struct timespec ts = armor_deadline_ms(1000);
     if (!bg_stop) pthread_cond_timedwait(&bg_cond, &bg_lock, &ts);
   }
   pthread_mutex_unlock(&bg_lock);

@@ -587,9 +587,7 @@ static void *refresh_loop(void *arg) {
   (void)arg;
   pthread_mutex_lock(&stop_mu);
   while (!stopping) {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    ts.tv_sec += 1;
+    struct timespec ts = armor_deadline_ms(1000);
     pthread_cond_timedwait(&stop_cv, &stop_mu, &ts);
     if (stopping) break;
     pthread_mutex_unlock(&stop_mu);
