@@ -63,7 +63,7 @@ struct armor_jwt_ref {
 };
 
 struct centry {
-  uint64_t h;              /* keyed SipHash-2-4 of the token text */
+  uint64_t h;              /* token_hash: keyed SipHash-2-4 of the signature segment */
   struct armor_jwt_ref *c; /* NULL: empty slot */
 };
 
@@ -103,12 +103,23 @@ const void *armor_jwt_ref_memo(struct armor_jwt_ref *ref, unsigned slot, void *(
   return v;
 }
 
-static uint64_t token_hash(const char *token, size_t len) { return armor_siphash64(token, len, cache_key); }
+/*
+ * The slot hash covers the signature (the text after the last '.'), which differs for every token this
+ * server signs, and the length: SipHash of a whole 500-byte token was the largest single cost of a cached
+ * introspection. Two tokens that share a signature segment share a slot and are told apart by the exact
+ * comparison in cache_get; finding such a pair needs the signature of a cached token, that is, the token.
+ */
+static uint64_t token_hash(const char *token, size_t len) {
+  size_t i = len;
+  while (i > 0 && token[i - 1] != '.') i--;
+  if (len - i < 16) i = 0; /* no signature segment worth the name: hash all of it */
+  return armor_siphash64(token + i, len - i, cache_key) ^ (uint64_t)len;
+}
 
 /*
  * The cached claims of exactly this token with a reference taken, or NULL. The text is compared only
- * when the keyed 64-bit hashes are equal, which for two different tokens practically never happens,
- * so the comparison's early exit tells nothing about a cached token.
+ * when the keyed 64-bit hashes are equal, that is (but for chance) when the caller already holds the
+ * cached token's signature, so the comparison's early exit tells nothing that caller does not know.
  */
 static struct armor_jwt_ref *cache_get(uint64_t h, const char *token, size_t len) {
   size_t i = (size_t)(h % CACHE_SIZE);

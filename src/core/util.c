@@ -268,22 +268,33 @@ struct armor_arena {
  * cache: each thread keeps a few freed standard chunks for the next arena.
  */
 #define ARENA_KEEP 4
-static _Thread_local struct arena_chunk *arena_spare;
-static _Thread_local int arena_nspare;
-static pthread_key_t arena_key; /* its value is the thread's spare list, freed when the thread ends */
+struct arena_spares {
+  struct arena_chunk *head;
+  int n;
+  bool registered;
+};
+static _Thread_local struct arena_spares spares;
+/* Set once per thread to &spares, so that the spares are freed when the thread ends. */
+static pthread_key_t arena_key;
 static pthread_once_t arena_once = PTHREAD_ONCE_INIT;
 
 static void arena_spare_free(void *p) {
-  for (struct arena_chunk *c = p, *n; c; c = n) {
+  struct arena_spares *s = p;
+  for (struct arena_chunk *c = s->head, *n; c; c = n) {
     n = c->next;
     free(c);
   }
+  s->head = NULL;
+  s->n = 0;
 }
 
 static void arena_key_init(void) { pthread_key_create(&arena_key, arena_spare_free); }
 
+/* malloc, not calloc: glibc's calloc skips the per-thread cache, and every request makes an arena. */
 struct armor_arena *armor_arena_new(void) {
-  return armor_calloc(1, sizeof(struct armor_arena));
+  struct armor_arena *a = armor_malloc(sizeof *a);
+  a->head = NULL;
+  return a;
 }
 
 void armor_arena_free(struct armor_arena *a) {
@@ -291,12 +302,15 @@ void armor_arena_free(struct armor_arena *a) {
   struct arena_chunk *c = a->head;
   while (c) {
     struct arena_chunk *n = c->next;
-    if (c->size == ARENA_CHUNK && arena_nspare < ARENA_KEEP) {
-      if (!arena_nspare) pthread_once(&arena_once, arena_key_init);
-      c->next = arena_spare;
-      arena_spare = c;
-      arena_nspare++;
-      pthread_setspecific(arena_key, arena_spare);
+    if (c->size == ARENA_CHUNK && spares.n < ARENA_KEEP) {
+      if (!spares.registered) {
+        pthread_once(&arena_once, arena_key_init);
+        pthread_setspecific(arena_key, &spares);
+        spares.registered = true;
+      }
+      c->next = spares.head;
+      spares.head = c;
+      spares.n++;
     } else {
       free(c);
     }
@@ -310,11 +324,10 @@ void *armor_arena_alloc(struct armor_arena *a, size_t n) {
   struct arena_chunk *c = a->head;
   if (!c || c->size - c->used < n) {
     size_t size = n > ARENA_CHUNK ? n : ARENA_CHUNK;
-    if (size == ARENA_CHUNK && arena_spare) {
-      c = arena_spare;
-      arena_spare = c->next;
-      arena_nspare--;
-      pthread_setspecific(arena_key, arena_spare);
+    if (size == ARENA_CHUNK && spares.head) {
+      c = spares.head;
+      spares.head = c->next;
+      spares.n--;
     } else {
       c = armor_malloc(sizeof *c + size);
     }

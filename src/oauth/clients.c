@@ -613,31 +613,30 @@ int armor_oauth_client_rotate_secret(const char *id, char secret[64]) {
 /* ================================================================ authentication cache */
 
 /*
- * Successful authentications for CACHE_TTL_MS, keyed by a keyed BLAKE2b-256 of what proved the secret
- * (the raw Authorization header, or client_id and secret): a hit proves the secret without it being
- * stored anywhere. Keys are compared in constant time. Slots are spread over striped locks so that
- * the HTTP threads do not queue on one mutex.
+ * Successful authentications for CACHE_TTL_MS, keyed by a keyed 128-bit SipHash (SipHash-2-4 with
+ * 128-bit output, a PRF) of what proved the secret (the raw Authorization header, or client_id and
+ * secret) under a random per-process key: a hit proves the secret without it being stored anywhere,
+ * and forging a hit means guessing a 128-bit tag. Tags are compared in constant time. SipHash replaced
+ * keyed BLAKE2b here: same guarantee for this use, a quarter of the cost on every introspection.
+ * Slots are spread over striped locks so that the HTTP threads do not queue on one mutex.
  */
 #define CACHE_STRIPES 16
+#define TAG_BYTES crypto_shorthash_siphashx24_BYTES
 
 struct cache_slot {
-  unsigned char key[crypto_generichash_BYTES];
+  unsigned char key[TAG_BYTES];
   int64_t expires_ms;
   struct armor_oauth_client c;
 };
 static struct cache_slot cache[CACHE_SLOTS];
 static pthread_mutex_t cache_locks[CACHE_STRIPES];
-/* BLAKE2b states with a random key already absorbed: one for raw credentials, one for id + secret. */
-static crypto_generichash_state raw_state, pair_state;
+/* One key for raw credentials, one for id + secret. */
+static unsigned char raw_key[crypto_shorthash_siphashx24_KEYBYTES], pair_key[crypto_shorthash_siphashx24_KEYBYTES];
 static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
 
 static void cache_init(void) {
-  unsigned char k[crypto_generichash_KEYBYTES];
-  randombytes_buf(k, sizeof k);
-  crypto_generichash_init(&raw_state, k, sizeof k, crypto_generichash_BYTES);
-  randombytes_buf(k, sizeof k);
-  crypto_generichash_init(&pair_state, k, sizeof k, crypto_generichash_BYTES);
-  sodium_memzero(k, sizeof k);
+  randombytes_buf(raw_key, sizeof raw_key);
+  randombytes_buf(pair_key, sizeof pair_key);
   for (int i = 0; i < CACHE_STRIPES; i++) pthread_mutex_init(&cache_locks[i], NULL);
 }
 
@@ -650,17 +649,24 @@ void armor_oauth_client_cache_flush(void) {
   }
 }
 
-/* The cache key of a raw credential (b NULL) or of client_id + "\n" + secret (ids are UUIDs); the two
-   kinds are hashed under different keys. */
-static void cache_key(const char *a, const char *b, unsigned char out[crypto_generichash_BYTES]) {
-  crypto_generichash_state st = b ? pair_state : raw_state;
-  crypto_generichash_update(&st, (const unsigned char *)a, strlen(a));
-  if (b) {
-    crypto_generichash_update(&st, (const unsigned char *)"\n", 1);
-    crypto_generichash_update(&st, (const unsigned char *)b, strlen(b));
+/* The cache key of a raw credential (b NULL; at most 1024 bytes) or of client_id + "\n" + secret (a
+   UUID and at most 256 bytes); the two kinds are hashed under different keys. */
+static void cache_key(const char *a, const char *b, unsigned char out[TAG_BYTES]) {
+  if (!b) {
+    crypto_shorthash_siphashx24(out, (const unsigned char *)a, strlen(a), raw_key);
+    return;
   }
-  crypto_generichash_final(&st, out, crypto_generichash_BYTES);
-  sodium_memzero(&st, sizeof st);
+  unsigned char buf[40 + 1 + 257];
+  size_t na = strlen(a), nb = strlen(b);
+  if (na > 40 || nb > 257) { /* callers check the lengths first; a key nothing matches */
+    randombytes_buf(out, TAG_BYTES);
+    return;
+  }
+  memcpy(buf, a, na);
+  buf[na] = '\n';
+  memcpy(buf + na + 1, b, nb);
+  crypto_shorthash_siphashx24(out, buf, na + 1 + nb, pair_key);
+  sodium_memzero(buf, sizeof buf);
 }
 
 static size_t slot_of(const unsigned char *key) {
@@ -673,7 +679,7 @@ static bool cache_get(const unsigned char *key, struct armor_oauth_client *out) 
   size_t s = slot_of(key);
   bool hit = false;
   pthread_mutex_lock(&cache_locks[s % CACHE_STRIPES]);
-  if (cache[s].expires_ms > armor_now_ms() && !sodium_memcmp(cache[s].key, key, crypto_generichash_BYTES)) {
+  if (cache[s].expires_ms > armor_now_ms() && !sodium_memcmp(cache[s].key, key, TAG_BYTES)) {
     *out = cache[s].c;
     hit = true;
   }
@@ -685,7 +691,7 @@ static void cache_put(const unsigned char *key, const struct armor_oauth_client 
   size_t s = slot_of(key);
   int64_t expires = armor_now_ms() + CACHE_TTL_MS;
   pthread_mutex_lock(&cache_locks[s % CACHE_STRIPES]);
-  memcpy(cache[s].key, key, crypto_generichash_BYTES);
+  memcpy(cache[s].key, key, TAG_BYTES);
   cache[s].c = *c;
   cache[s].expires_ms = expires;
   pthread_mutex_unlock(&cache_locks[s % CACHE_STRIPES]);
@@ -694,7 +700,7 @@ static void cache_put(const unsigned char *key, const struct armor_oauth_client 
 int armor_oauth_client_authenticate(const char *raw, const char *id, const char *secret,
                                     struct armor_oauth_client *out) {
   pthread_once(&cache_once, cache_init);
-  unsigned char rawkey[crypto_generichash_BYTES], key[crypto_generichash_BYTES];
+  unsigned char rawkey[TAG_BYTES], key[TAG_BYTES];
   bool have_raw = raw && strlen(raw) <= 1024;
   if (have_raw) {
     cache_key(raw, NULL, rawkey);

@@ -320,6 +320,15 @@ static void test_edited_payload_refused(void **state) {
     char *h = armor_strndup(t, (size_t)(d1 - t));
     char *forged = join3(h, p, d2 + 1);
     assert_int_equal(armor_jwt_verify(forged, ARMOR_API_AUDIENCE, NULL), ARMOR_UNAUTHORIZED);
+    /* The cache slot hash covers the signature segment and the length: a token of the same length with
+       the cached token's signature and one payload character changed lands on the cached entry and must
+       still be refused, and must not disturb the cached token. */
+    char *same = armor_strdup(t);
+    size_t at = (size_t)(d1 - t) + 6;
+    same[at] = same[at] == 'A' ? 'B' : 'A';
+    assert_int_equal(armor_jwt_verify(same, ARMOR_API_AUDIENCE, NULL), ARMOR_UNAUTHORIZED);
+    assert_int_equal(armor_jwt_verify(t, ARMOR_API_AUDIENCE, NULL), ARMOR_OK);
+    armor_free(same);
     /* A flipped signature byte too. */
     char *bad = armor_strdup(t);
     size_t n = strlen(bad);
