@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -165,8 +166,20 @@ static pthread_t *pool_threads;
 static int pool_n;
 static bool pool_stop;
 
+/*
+ * Worker threads run at a lower priority (nice +WORKER_NICE, Linux sets it per thread): password
+ * hashing saturates the cores under a login burst, and the HTTP threads, which answer token checks in
+ * microseconds, should get a core as soon as a request arrives rather than queue behind a 25 ms hash.
+ * Without competition the workers still get whole cores.
+ */
+#define WORKER_NICE 5
+
 static void *pool_main(void *arg) {
   (void)arg;
+  pthread_setname_np(pthread_self(), "armor-worker");
+  errno = 0;
+  int cur = getpriority(PRIO_PROCESS, (id_t)gettid());
+  if (errno == 0) (void)setpriority(PRIO_PROCESS, (id_t)gettid(), cur + WORKER_NICE > 19 ? 19 : cur + WORKER_NICE);
   for (;;) {
     pthread_mutex_lock(&pool_lock);
     while (!jobs_len && !pool_stop) pthread_cond_wait(&pool_cond, &pool_lock);

@@ -1,6 +1,7 @@
 // System routes: index, health, readiness, metrics, the OpenAPI document and the Swagger UI.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync, readdirSync } from 'node:fs';
 import { startServer, api, PG_URL } from './lib.mjs';
 
 let srv;
@@ -27,6 +28,21 @@ test('GET /health is alive', async () => {
   assert.equal(r.status, 200);
   assert.equal(r.body.success, true);
   assert.equal(r.body.data.status, 'ok');
+});
+
+test('worker threads (password hashing) run at a lower priority than the HTTP threads', async () => {
+  const threads = readdirSync(`/proc/${srv.proc.pid}/task`).map((tid) => {
+    const comm = readFileSync(`/proc/${srv.proc.pid}/task/${tid}/comm`, 'utf8').trim();
+    const stat = readFileSync(`/proc/${srv.proc.pid}/task/${tid}/stat`, 'utf8');
+    const nice = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]); /* field 19 */
+    return { comm, nice };
+  });
+  const workers = threads.filter((t) => t.comm === 'armor-worker');
+  const http = threads.filter((t) => t.comm === 'MHD-worker');
+  assert.ok(workers.length > 0 && http.length > 0, JSON.stringify(threads));
+  const base = http[0].nice;
+  for (const t of http) assert.equal(t.nice, base);
+  for (const t of workers) assert.equal(t.nice, Math.min(19, base + 5), JSON.stringify(threads));
 });
 
 test('HEAD /health answers like GET without a body', async () => {
