@@ -28,10 +28,12 @@
 #define MAX_HEADER_BYTES (8 * 1024)
 #define MAX_JSON_DEPTH 32
 #define MAX_KV 64
-/* libmicrohttpd zeroes the whole per-connection pool for every request (16 KiB saves ~2 % of the CPU of a small
-   request, but then header blocks from ~16 KiB get libmicrohttpd's own HTML answer instead of the envelope). */
+/* libmicrohttpd zeroes the whole per-connection pool for every request, and a thread's pools are its working set:
+   with 25 connections a thread, 24 KiB pools (600 KiB) overflowed the 512 KiB L2 cache and cost ~0.6 us of CPU a
+   request more than 16 KiB (docs/performance.md). 16 KiB holds the 8 KiB header limit, libmicrohttpd's header list
+   and the answer's headers; header blocks from ~14 KiB get libmicrohttpd's own HTML 431 instead of the envelope. */
 #ifndef CONN_POOL_BYTES
-#define CONN_POOL_BYTES (24 * 1024)
+#define CONN_POOL_BYTES (16 * 1024)
 #endif
 /* Body bytes read and dropped after a refusal before the connection is closed instead of answered. */
 #define MAX_DISCARD (1024 * 1024)
