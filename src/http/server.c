@@ -80,8 +80,28 @@ struct metric_cell {
   atomic_ullong buckets[NBUCKET];
 };
 
-static struct metric_cell *metrics; /* [(nroutes+1) * NSTATUS] */
-static size_t metric_routes;
+/*
+ * [METRIC_SHARDS][(nroutes+1) * NSTATUS]: each thread counts in its own shard, so the HTTP threads do not
+ * pass one cache line back and forth on every request; /metrics adds the shards up. Shards nobody uses
+ * are never touched (calloc'ed pages stay unmapped).
+ */
+#define METRIC_SHARDS 8
+static struct metric_cell *metrics;
+static size_t metric_routes, metric_cells;
+static atomic_uint metric_next_shard;
+
+static struct metric_cell *my_shard(void) {
+  static _Thread_local int shard = -1;
+  if (shard < 0) shard = (int)(atomic_fetch_add(&metric_next_shard, 1) % METRIC_SHARDS);
+  return metrics + (size_t)shard * metric_cells;
+}
+
+/* One cell's figures over all shards. */
+static unsigned long long cell_count(size_t i) {
+  unsigned long long n = 0;
+  for (size_t k = 0; k < METRIC_SHARDS; k++) n += atomic_load_explicit(&metrics[k * metric_cells + i].count, memory_order_relaxed);
+  return n;
+}
 
 static size_t status_index(int status) {
   for (size_t i = 0; i + 1 < NSTATUS; i++)
@@ -92,7 +112,7 @@ static size_t status_index(int status) {
 static void metrics_record(size_t route, int status, int64_t us) {
   if (!metrics) return;
   if (route > metric_routes) route = metric_routes;
-  struct metric_cell *c = &metrics[route * NSTATUS + status_index(status)];
+  struct metric_cell *c = &my_shard()[route * NSTATUS + status_index(status)];
   atomic_fetch_add_explicit(&c->count, 1, memory_order_relaxed);
   atomic_fetch_add_explicit(&c->sum_us, (unsigned long long)us, memory_order_relaxed);
   double s = (double)us / 1e6;
@@ -109,8 +129,7 @@ void armor_http_metrics(struct armor_buf *b) {
   for (size_t r = 0; metrics && r <= metric_routes; r++) {
     const struct armor_route *rt = r < metric_routes ? armor_routes_at(r) : NULL;
     for (size_t s = 0; s < NSTATUS; s++) {
-      struct metric_cell *c = &metrics[r * NSTATUS + s];
-      unsigned long long n = atomic_load(&c->count);
+      unsigned long long n = cell_count(r * NSTATUS + s);
       if (!n) continue;
       char st[8];
       if (status_list[s])
@@ -126,8 +145,8 @@ void armor_http_metrics(struct armor_buf *b) {
   for (size_t r = 0; metrics && r <= metric_routes; r++) {
     const struct armor_route *rt = r < metric_routes ? armor_routes_at(r) : NULL;
     for (size_t s = 0; s < NSTATUS; s++) {
-      struct metric_cell *c = &metrics[r * NSTATUS + s];
-      unsigned long long n = atomic_load(&c->count);
+      size_t i = r * NSTATUS + s;
+      unsigned long long n = cell_count(i);
       if (!n) continue;
       char st[8];
       if (status_list[s])
@@ -137,14 +156,15 @@ void armor_http_metrics(struct armor_buf *b) {
       char lbl[300];
       armor_fmt(lbl, sizeof lbl, "method=\"%s\",route=\"%s\",status=\"%s\"", rt ? rt->method : "",
                 rt ? rt->pattern : "unmatched", st);
-      unsigned long long cum = 0;
+      unsigned long long cum = 0, sum_us = 0;
+      for (size_t sh = 0; sh < METRIC_SHARDS; sh++) sum_us += atomic_load(&metrics[sh * metric_cells + i].sum_us);
       for (size_t k = 0; k < NBUCKET; k++) {
-        cum += atomic_load(&c->buckets[k]);
+        for (size_t sh = 0; sh < METRIC_SHARDS; sh++) cum += atomic_load(&metrics[sh * metric_cells + i].buckets[k]);
         armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", lbl, bucket_le[k], cum);
       }
       armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl, n);
       armor_buf_printf(b, "armor_http_request_duration_seconds_sum{%s} %.6f\n", lbl,
-                       (double)atomic_load(&c->sum_us) / 1e6);
+                       (double)sum_us / 1e6);
       armor_buf_printf(b, "armor_http_request_duration_seconds_count{%s} %llu\n", lbl, n);
     }
   }
@@ -672,8 +692,15 @@ static void new_request_id(struct armor_req *r) {
     memcpy(r->request_id, given, strlen(given) + 1); /* at most 64 characters */
     return;
   }
-  /* The node's 8 random hex digits, then a 12-digit hex counter (formatted by hand: this runs on every request). */
-  unsigned long long n = atomic_fetch_add_explicit(&reqid_counter, 1, memory_order_relaxed);
+  /* The node's 8 random hex digits, then a 12-digit hex counter (formatted by hand: this runs on every request).
+     Each thread takes its counter values 256 at a time, so the threads do not share the counter's cache line on
+     every request: ids stay unique, in order within a thread. */
+  static _Thread_local unsigned long long id_next, id_end;
+  if (id_next == id_end) {
+    id_next = atomic_fetch_add_explicit(&reqid_counter, 256, memory_order_relaxed);
+    id_end = id_next + 256;
+  }
+  unsigned long long n = id_next++;
   memcpy(r->request_id, reqid_prefix, 8);
   for (int i = 19; i >= 8; i--, n >>= 4) r->request_id[i] = "0123456789abcdef"[n & 15];
   r->request_id[20] = 0;
@@ -938,7 +965,8 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
   bool ipv6 = listen_ipv6;
   armor_router_init();
   metric_routes = armor_routes_count();
-  if (!metrics) metrics = armor_calloc((metric_routes + 1) * NSTATUS, sizeof *metrics);
+  metric_cells = (metric_routes + 1) * NSTATUS;
+  if (!metrics) metrics = armor_calloc(METRIC_SHARDS * metric_cells, sizeof *metrics);
   unsigned char rb[4];
   randombytes_buf(rb, sizeof rb);
   armor_hex(rb, sizeof rb, reqid_prefix);

@@ -139,6 +139,9 @@ struct jti_node {
 };
 static struct jti_node *jtis[JTI_BUCKETS];
 static pthread_rwlock_t jti_lock = PTHREAD_RWLOCK_INITIALIZER;
+/* Entries in the view, changed under the write lock: while it is 0 (the usual case) a lookup takes no
+   lock, so introspections on different threads do not share the lock's cache line. */
+static atomic_long jti_count;
 
 static size_t jti_bucket(const char *s) {
   uint64_t h = 1469598103934665603ull; /* FNV-1a */
@@ -147,6 +150,7 @@ static size_t jti_bucket(const char *s) {
 }
 
 bool armor_oauth_jti_revoked(const char *jti) {
+  if (!atomic_load_explicit(&jti_count, memory_order_acquire)) return false;
   size_t b = jti_bucket(jti);
   bool found = false;
   pthread_rwlock_rdlock(&jti_lock);
@@ -164,6 +168,7 @@ void armor_oauth_jti_add(const char *jti, int64_t exp) {
   pthread_rwlock_wrlock(&jti_lock);
   n->next = jtis[b];
   jtis[b] = n;
+  atomic_fetch_add_explicit(&jti_count, 1, memory_order_release);
   pthread_rwlock_unlock(&jti_lock);
 }
 
@@ -176,6 +181,7 @@ static void jti_purge(int64_t now) {
       if (n->exp < now) {
         *pp = n->next;
         armor_free(n);
+        atomic_fetch_sub_explicit(&jti_count, 1, memory_order_release);
       } else {
         pp = &n->next;
       }
