@@ -31,7 +31,8 @@
 /* libmicrohttpd zeroes the whole per-connection pool for every request, and a thread's pools are its working set:
    with 25 connections a thread, 24 KiB pools (600 KiB) overflowed the 512 KiB L2 cache and cost ~0.6 us of CPU a
    request more than 16 KiB (docs/performance.md). 16 KiB holds the 8 KiB header limit, libmicrohttpd's header list
-   and the answer's headers; header blocks from ~14 KiB get libmicrohttpd's own HTML 431 instead of the envelope. */
+   and the answer's headers; a header block from ~16,200 bytes gets libmicrohttpd's own HTML 431 instead of the envelope
+   (and at ~15,900-16,100 bytes, where the answer's headers no longer fit, the connection is closed unanswered). */
 #ifndef CONN_POOL_BYTES
 #define CONN_POOL_BYTES (16 * 1024)
 #endif
