@@ -97,11 +97,29 @@ static struct metric_cell *my_shard(void) {
   return metrics + (size_t)shard * metric_cells;
 }
 
-/* One cell's figures over all shards. */
-static unsigned long long cell_count(size_t i) {
-  unsigned long long n = 0;
-  for (size_t k = 0; k < METRIC_SHARDS; k++) n += atomic_load_explicit(&metrics[k * metric_cells + i].count, memory_order_relaxed);
-  return n;
+/* One cell's figures, added up over the shards; false (the rest not read) when it counted nothing. */
+struct cell_total {
+  unsigned long long count, sum_us, buckets[NBUCKET];
+};
+
+static bool cell_total(size_t i, struct cell_total *t) {
+  memset(t, 0, sizeof *t);
+  for (size_t k = 0; k < METRIC_SHARDS; k++)
+    t->count += atomic_load_explicit(&metrics[k * metric_cells + i].count, memory_order_relaxed);
+  if (!t->count) return false;
+  for (size_t k = 0; k < METRIC_SHARDS; k++) {
+    const struct metric_cell *c = &metrics[k * metric_cells + i];
+    t->sum_us += atomic_load_explicit(&c->sum_us, memory_order_relaxed);
+    for (size_t b = 0; b < NBUCKET; b++) t->buckets[b] += atomic_load_explicit(&c->buckets[b], memory_order_relaxed);
+  }
+  return true;
+}
+
+static void status_label(size_t s, char st[8]) {
+  if (status_list[s])
+    armor_fmt(st, 8, "%d", status_list[s]);
+  else
+    armor_fmt(st, 8, "other");
 }
 
 static size_t status_index(int status) {
@@ -127,18 +145,15 @@ static void metrics_record(size_t route, int status, int64_t us) {
 void armor_http_metrics(struct armor_buf *b) {
   armor_buf_printf(b, "# HELP armor_http_requests_total HTTP requests by route and status.\n"
                       "# TYPE armor_http_requests_total counter\n");
+  struct cell_total t;
+  char st[8];
   for (size_t r = 0; metrics && r <= metric_routes; r++) {
     const struct armor_route *rt = r < metric_routes ? armor_routes_at(r) : NULL;
     for (size_t s = 0; s < NSTATUS; s++) {
-      unsigned long long n = cell_count(r * NSTATUS + s);
-      if (!n) continue;
-      char st[8];
-      if (status_list[s])
-        armor_fmt(st, sizeof st, "%d", status_list[s]);
-      else
-        armor_fmt(st, sizeof st, "other");
+      if (!cell_total(r * NSTATUS + s, &t)) continue;
+      status_label(s, st);
       armor_buf_printf(b, "armor_http_requests_total{method=\"%s\",route=\"%s\",status=\"%s\"} %llu\n",
-                       rt ? rt->method : "", rt ? rt->pattern : "unmatched", st, n);
+                       rt ? rt->method : "", rt ? rt->pattern : "unmatched", st, t.count);
     }
   }
   armor_buf_printf(b, "# HELP armor_http_request_duration_seconds Request latency by route and status.\n"
@@ -146,27 +161,19 @@ void armor_http_metrics(struct armor_buf *b) {
   for (size_t r = 0; metrics && r <= metric_routes; r++) {
     const struct armor_route *rt = r < metric_routes ? armor_routes_at(r) : NULL;
     for (size_t s = 0; s < NSTATUS; s++) {
-      size_t i = r * NSTATUS + s;
-      unsigned long long n = cell_count(i);
-      if (!n) continue;
-      char st[8];
-      if (status_list[s])
-        armor_fmt(st, sizeof st, "%d", status_list[s]);
-      else
-        armor_fmt(st, sizeof st, "other");
+      if (!cell_total(r * NSTATUS + s, &t)) continue;
+      status_label(s, st);
       char lbl[300];
       armor_fmt(lbl, sizeof lbl, "method=\"%s\",route=\"%s\",status=\"%s\"", rt ? rt->method : "",
                 rt ? rt->pattern : "unmatched", st);
-      unsigned long long cum = 0, sum_us = 0;
-      for (size_t sh = 0; sh < METRIC_SHARDS; sh++) sum_us += atomic_load(&metrics[sh * metric_cells + i].sum_us);
+      unsigned long long cum = 0;
       for (size_t k = 0; k < NBUCKET; k++) {
-        for (size_t sh = 0; sh < METRIC_SHARDS; sh++) cum += atomic_load(&metrics[sh * metric_cells + i].buckets[k]);
+        cum += t.buckets[k];
         armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"%g\"} %llu\n", lbl, bucket_le[k], cum);
       }
-      armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl, n);
-      armor_buf_printf(b, "armor_http_request_duration_seconds_sum{%s} %.6f\n", lbl,
-                       (double)sum_us / 1e6);
-      armor_buf_printf(b, "armor_http_request_duration_seconds_count{%s} %llu\n", lbl, n);
+      armor_buf_printf(b, "armor_http_request_duration_seconds_bucket{%s,le=\"+Inf\"} %llu\n", lbl, t.count);
+      armor_buf_printf(b, "armor_http_request_duration_seconds_sum{%s} %.6f\n", lbl, (double)t.sum_us / 1e6);
+      armor_buf_printf(b, "armor_http_request_duration_seconds_count{%s} %llu\n", lbl, t.count);
     }
   }
   armor_buf_printf(
@@ -200,9 +207,10 @@ static bool pool_stop;
 static void *pool_main(void *arg) {
   (void)arg;
   pthread_setname_np(pthread_self(), "armor-worker");
+  id_t tid = (id_t)gettid();
   errno = 0;
-  int cur = getpriority(PRIO_PROCESS, (id_t)gettid());
-  if (errno == 0) (void)setpriority(PRIO_PROCESS, (id_t)gettid(), cur + WORKER_NICE > 19 ? 19 : cur + WORKER_NICE);
+  int cur = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0) (void)setpriority(PRIO_PROCESS, tid, cur + WORKER_NICE > 19 ? 19 : cur + WORKER_NICE);
   for (;;) {
     pthread_mutex_lock(&pool_lock);
     while (!jobs_len && !pool_stop) pthread_cond_wait(&pool_cond, &pool_lock);
