@@ -310,6 +310,61 @@ describe('headers and request ids', () => {
     assert.equal(ids.size, 20);
     for (const id of ids) assert.match(id, /^[0-9a-f]{20}$/);
   });
+
+  // Static answers (/health, /openapi.json) reuse one response object per thread and kind; only its
+  // X-Request-Id and Date change. Each answer must still carry exactly its own id, one Date and the
+  // right body, in pipelines, across many connections at once and with the two kinds interleaved.
+  test('kept static answers carry their own request id and a current Date', async () => {
+    const imf = /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d\d:\d\d:\d\d GMT$/;
+    const checkDate = (d, what) => {
+      assert.match(d || '', imf, what);
+      assert.ok(Math.abs(Date.parse(d) - Date.now()) < 5000, `${what}: ${d}`);
+    };
+    // A pipeline of ten on one connection.
+    let req = '';
+    for (let i = 0; i < 10; i++)
+      req += `GET ${i % 3 === 2 ? '/openapi.json' : '/health'} HTTP/1.1\r\nHost: x\r\nX-Request-Id: pipe-${i}\r\n${i === 9 ? 'Connection: close\r\n' : ''}\r\n`;
+    const { text } = await rawRequest(srv.port, req, { timeout: 8000 });
+    const heads = text.split('HTTP/1.1 ').slice(1);
+    assert.equal(heads.length, 10, text.slice(0, 2000));
+    heads.forEach((h, i) => {
+      const head = h.slice(0, h.indexOf('\r\n\r\n'));
+      assert.match(head, /^200 /, head);
+      const ids = head.split('\r\n').filter((l) => /^x-request-id:/i.test(l));
+      assert.deepEqual(ids.map((l) => l.slice(l.indexOf(':') + 1).trim()), [`pipe-${i}`], head);
+      const dates = head.split('\r\n').filter((l) => /^date:/i.test(l));
+      assert.equal(dates.length, 1, head);
+      checkDate(dates[0].slice(5).trim(), head);
+      assert.match(head, /\r\nContent-Type: application\/json\r\n/i, head);
+      assert.match(head, /\r\nX-Content-Type-Options: nosniff\r\n/i, head);
+    });
+    // Many connections at once, generated and echoed ids mixed.
+    const all = await Promise.all(Array.from({ length: 60 }, (_, i) => {
+      const path = i % 5 === 4 ? '/openapi.json' : '/health';
+      return api(srv.url, 'GET', path, { headers: i % 2 ? { 'x-request-id': `par-${i}` } : {} }).then((r) => ({ i, path, r }));
+    }));
+    const seen = new Set();
+    for (const { i, path, r } of all) {
+      assert.equal(r.status, 200);
+      const id = r.headers.get('x-request-id');
+      if (i % 2) assert.equal(id, `par-${i}`);
+      else assert.match(id, /^[0-9a-f]{20}$/);
+      assert.ok(!seen.has(id), `id ${id} twice`);
+      seen.add(id);
+      checkDate(r.headers.get('date'), path);
+      if (path === '/health') {
+        assert.deepEqual(r.body, { success: true, message: 'ok', data: { status: 'ok' } });
+        assert.equal(r.headers.get('cache-control'), 'no-store');
+      } else {
+        assert.equal(r.body.openapi?.slice(0, 2), '3.');
+      }
+    }
+    // The Date moves on: a kept response is not stuck at the second it was made.
+    const d1 = Date.parse((await api(srv.url, 'GET', '/health')).headers.get('date'));
+    await sleep(1100);
+    const d2 = Date.parse((await api(srv.url, 'GET', '/health')).headers.get('date'));
+    assert.ok(d2 > d1, `${d1} -> ${d2}`);
+  });
 });
 
 describe('timeouts', () => {
@@ -372,6 +427,13 @@ describe('HTTPS', () => {
     assert.equal(JSON.parse(r.text).data.name, 'armor');
     assert.match(r.headers['strict-transport-security'], /max-age=\d+/);
     assert.equal(r.cert.subject.CN, '127.0.0.1');
+    // /health's answer is a kept response (see 'kept static answers'): it must carry HSTS too.
+    for (let i = 0; i < 3; i++) {
+      const h = await httpsGet(s3.url + '/health', { ca: s3.ca });
+      assert.equal(h.status, 200);
+      assert.match(h.headers['strict-transport-security'], /max-age=\d+/);
+      assert.match(h.headers['x-request-id'], /^[0-9a-f]{20}$/);
+    }
   });
 
   test('plain HTTP on the HTTPS port gets no answer', async () => {
