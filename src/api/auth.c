@@ -143,7 +143,7 @@ static void state(struct armor_req *r) {
     armor_buf_append_json_str(&b, p->perms[i]);
   }
   armor_buf_append(&b, "]}}", 3);
-  armor_reply_take(r, 200, "application/json", b.data, b.len);
+  armor_reply_take_keepable(r, 200, "application/json", b.data, b.len);
 }
 
 static void me(struct armor_req *r) {

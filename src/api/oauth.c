@@ -359,7 +359,8 @@ static void introspect(struct armor_req *r) {
   armor_reply_header(r, "Cache-Control", "no-store");
   size_t len = 0;
   char *answer = armor_oauth_introspect(&c, t, armor_req_form(r, "token_type_hint"), &len);
-  armor_reply_take(r, 200, "application/json", answer, len);
+  /* Claims, never the token: may be kept (an unchanged answer is then a copy into a kept response). */
+  armor_reply_take_keepable(r, 200, "application/json", answer, len);
 }
 
 static void revoke(struct armor_req *r) {

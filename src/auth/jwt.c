@@ -27,7 +27,7 @@
 #define CACHE_STRIPES 64
 #define CACHE_MAX_TOKEN 8192 /* longer tokens are verified every time */
 
-struct armor_tokens_metrics armor_tokens_m;
+struct armor_tokens_metrics armor_tokens_m[ARMOR_SHARDS];
 
 /* ---------------------------------------------------------------- issuer */
 
@@ -178,7 +178,7 @@ char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg) {
   if (!k) {
     armor_err("jwt: no %s signing key loaded", alg);
     armor_keyset_put(ks);
-    atomic_fetch_add(&armor_tokens_m.sign_errors, 1);
+    ARMOR_TOKENS_COUNT(sign_errors);
     return NULL;
   }
   json_t *expv = json_object_get(claims, "exp");
@@ -211,9 +211,12 @@ char *armor_jwt_sign(json_t *claims, const char *typ, const char *alg) {
   }
   if (!out) {
     armor_err("jwt: signing failed: %s", e.message ? e.message : "?");
-    atomic_fetch_add(&armor_tokens_m.sign_errors, 1);
+    ARMOR_TOKENS_COUNT(sign_errors);
   } else {
-    atomic_fetch_add(alg[0] == 'E' ? &armor_tokens_m.sign_es256 : &armor_tokens_m.sign_rs256, 1);
+    if (alg[0] == 'E')
+      ARMOR_TOKENS_COUNT(sign_es256);
+    else
+      ARMOR_TOKENS_COUNT(sign_rs256);
   }
   cjose_header_release(hdr);
   armor_free(payload);
@@ -282,7 +285,7 @@ static int check_claims(const struct armor_jwt_ref *c, const char *aud, unsigned
   if (c->sid) {
     if (!json_is_string(c->sid)) return ARMOR_UNAUTHORIZED;
     if (!(flags & ARMOR_JWT_IGNORE_REVOKED) && armor_session_is_revoked(json_string_value(c->sid))) {
-      atomic_fetch_add(&armor_tokens_m.verify_revoked, 1);
+      ARMOR_TOKENS_COUNT(verify_revoked);
       return ARMOR_UNAUTHORIZED;
     }
   }
@@ -357,9 +360,12 @@ out:
 }
 
 static int count(int rc) {
-  if (rc == ARMOR_OK) atomic_fetch_add(&armor_tokens_m.verify_ok, 1);
-  else if (rc == ARMOR_EXPIRED) atomic_fetch_add(&armor_tokens_m.verify_expired, 1);
-  else atomic_fetch_add(&armor_tokens_m.verify_invalid, 1);
+  if (rc == ARMOR_OK)
+    ARMOR_TOKENS_COUNT(verify_ok);
+  else if (rc == ARMOR_EXPIRED)
+    ARMOR_TOKENS_COUNT(verify_expired);
+  else
+    ARMOR_TOKENS_COUNT(verify_invalid);
   return rc;
 }
 
@@ -389,9 +395,10 @@ int armor_jwt_verify_ref(const char *token, const char *aud, unsigned flags, str
     h = token_hash(token, len);
     cc = cache_get(h, token, len);
   }
-  if (cc) atomic_fetch_add(&armor_tokens_m.cache_hits, 1);
+  if (cc)
+    ARMOR_TOKENS_COUNT(cache_hits);
   else {
-    atomic_fetch_add(&armor_tokens_m.cache_misses, 1);
+    ARMOR_TOKENS_COUNT(cache_misses);
     json_t *claims = verify_signature(token, len);
     if (!claims) return count(ARMOR_UNAUTHORIZED);
     cc = ref_new(claims, token, cacheable ? len : 0);
@@ -417,7 +424,18 @@ int armor_jwt_at_hash(const char *value, const char *alg, char out[64]) {
 }
 
 void armor_tokens_metrics_text(struct armor_buf *b) {
-  struct armor_tokens_metrics *m = &armor_tokens_m;
+  struct {
+    long long verify_ok, verify_expired, verify_invalid, verify_revoked, cache_hits, cache_misses, sign_es256,
+        sign_rs256, sign_errors, key_reloads, key_rotations, revocation_polls, revocation_poll_errors;
+  } t = {0}, *m = &t;
+  for (int i = 0; i < ARMOR_SHARDS; i++) {
+    const struct armor_tokens_metrics *s = &armor_tokens_m[i];
+#define ADD(f) t.f += atomic_load_explicit(&s->f, memory_order_relaxed)
+    ADD(verify_ok), ADD(verify_expired), ADD(verify_invalid), ADD(verify_revoked), ADD(cache_hits);
+    ADD(cache_misses), ADD(sign_es256), ADD(sign_rs256), ADD(sign_errors), ADD(key_reloads);
+    ADD(key_rotations), ADD(revocation_polls), ADD(revocation_poll_errors);
+#undef ADD
+  }
   armor_buf_printf(b,
                    "# HELP armor_jwt_verify_total JWT verifications by result.\n"
                    "# TYPE armor_jwt_verify_total counter\n"

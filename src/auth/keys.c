@@ -371,7 +371,7 @@ static int rotate_pass(int64_t cutoff) {
     if (rc && !first) first = rc;
     any |= rotated;
   }
-  if (any) atomic_fetch_add(&armor_tokens_m.key_rotations, 1);
+  if (any) ARMOR_TOKENS_COUNT(key_rotations);
   int rc = armor_keys_load(false);
   return first ? first : rc;
 }
@@ -516,7 +516,7 @@ static int load_locked(void) {
     armor_free_secret_str(rows[i].priv);
   }
   armor_free(rows);
-  atomic_fetch_add(&armor_tokens_m.key_reloads, 1);
+  ARMOR_TOKENS_COUNT(key_reloads);
   return rc;
 }
 

@@ -168,7 +168,10 @@ void armor_revocation_poll(void) {
   } else {
     rc = load_since(now - POLL_WINDOW);
   }
-  atomic_fetch_add(rc ? &armor_tokens_m.revocation_poll_errors : &armor_tokens_m.revocation_polls, 1);
+  if (rc)
+    ARMOR_TOKENS_COUNT(revocation_poll_errors);
+  else
+    ARMOR_TOKENS_COUNT(revocation_polls);
 }
 
 void armor_revocation_prune(void) {

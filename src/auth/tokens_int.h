@@ -78,14 +78,17 @@ size_t armor_revocation_count(void);
 /* JWT verification cache. */
 void armor_jwt_cache_clear(void);
 
-/* Counters for /metrics. */
+/* Counters for /metrics, one copy per shard (armor_shard): count with ARMOR_TOKENS_COUNT. */
 struct armor_tokens_metrics {
-  atomic_llong verify_ok, verify_expired, verify_invalid, verify_revoked;
+  _Alignas(64) atomic_llong verify_ok;
+  atomic_llong verify_expired, verify_invalid, verify_revoked;
   atomic_llong cache_hits, cache_misses;
   atomic_llong sign_es256, sign_rs256, sign_errors;
   atomic_llong key_reloads, key_rotations, revocation_polls, revocation_poll_errors;
 };
-extern struct armor_tokens_metrics armor_tokens_m;
+extern struct armor_tokens_metrics armor_tokens_m[ARMOR_SHARDS];
+#define ARMOR_TOKENS_COUNT(field)                                                                                      \
+  atomic_fetch_add_explicit(&armor_tokens_m[armor_shard()].field, 1, memory_order_relaxed)
 void armor_tokens_metrics_text(struct armor_buf *b);
 
 #endif

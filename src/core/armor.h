@@ -83,6 +83,13 @@ int64_t armor_now_us(void);
 /* The CLOCK_REALTIME time ms milliseconds from now: the deadline of a pthread_cond_timedwait. */
 struct timespec armor_deadline_ms(int64_t ms);
 int64_t armor_time(void);
+/*
+ * Counters bumped on hot paths by several threads are kept in ARMOR_SHARDS copies, each on its own cache
+ * lines: a thread adds to its own shard (taken in turn when the thread first asks) and a reader adds the
+ * shards up, so the HTTP threads do not pass one cache line back and forth on every request.
+ */
+#define ARMOR_SHARDS 8
+unsigned armor_shard(void);
 /* Writes an RFC 3339 UTC time ("2026-01-02T03:04:05Z") into out (>= 21 bytes). */
 void armor_time_rfc3339(int64_t t, char out[32]);
 /* Random UUIDv4 as text (37 bytes with NUL). */

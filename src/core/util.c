@@ -11,6 +11,7 @@
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -393,6 +394,13 @@ int64_t armor_now_us(void) {
 }
 
 int64_t armor_time(void) { return (int64_t)time(NULL); }
+
+unsigned armor_shard(void) {
+  static atomic_uint next;
+  static _Thread_local int mine = -1;
+  if (mine < 0) mine = (int)(atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) % ARMOR_SHARDS);
+  return (unsigned)mine;
+}
 
 void armor_time_rfc3339(int64_t t, char out[32]) {
   time_t tt = (time_t)t;

@@ -89,6 +89,7 @@ struct armor_req {
   const char *content_type;
   struct armor_kv resp_headers[ARMOR_MAX_RESP_HEADERS]; /* arena-owned strings */
   int nresp_headers;
+  bool resp_keepable; /* resp_body holds no secret and may be copied into a kept response */
   bool replied;
 };
 
@@ -117,6 +118,9 @@ void armor_reply_no_content(struct armor_req *r);
 void armor_reply_raw(struct armor_req *r, int status, const char *content_type, const void *body, size_t len);
 /* Like armor_reply_raw, taking ownership of a malloc'ed body (freed by the HTTP layer). */
 void armor_reply_take(struct armor_req *r, int status, const char *content_type, char *body, size_t len);
+/* Like armor_reply_take for an answer that holds no secret (no token, no cookie, no key): the HTTP layer may copy
+   it into a response it keeps for answers of the same shape (see server.c, "Kept responses"). */
+void armor_reply_take_keepable(struct armor_req *r, int status, const char *content_type, char *body, size_t len);
 /* Like armor_reply_raw for a body that lives as long as the process (static text, embedded files): not copied. */
 void armor_reply_static(struct armor_req *r, int status, const char *content_type, const void *body, size_t len);
 /* Plain JSON without envelope (OAuth/OIDC shapes). Steals `doc`. */

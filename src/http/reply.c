@@ -168,6 +168,10 @@ void armor_reply_take(struct armor_req *r, int status, const char *content_type,
   set_body(r, status, content_type, body, len);
 }
 
+void armor_reply_take_keepable(struct armor_req *r, int status, const char *content_type, char *body, size_t len) {
+  if (set_body(r, status, content_type, body, len)) r->resp_keepable = true;
+}
+
 void armor_reply_static(struct armor_req *r, int status, const char *content_type, const void *body, size_t len) {
   if (set_body(r, status, content_type, NULL, len)) r->resp_static = body;
 }

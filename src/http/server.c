@@ -19,6 +19,7 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -44,12 +45,17 @@ static struct MHD_Daemon *daemon_;
 static int listen_fd = -1;
 static struct armor_http_opts opts;
 static armor_authenticator_fn authenticator;
-static atomic_int inflight;
+/* Requests in flight, per shard (a request may end on another thread than it began: only the sum counts). */
+static struct { _Alignas(64) atomic_int n; } inflight[ARMOR_SHARDS];
 static atomic_ullong reqid_counter;
 static char reqid_prefix[9];
 
 void armor_http_set_authenticator(armor_authenticator_fn fn) { authenticator = fn; }
-int armor_http_inflight(void) { return atomic_load(&inflight); }
+int armor_http_inflight(void) {
+  int n = 0;
+  for (int i = 0; i < ARMOR_SHARDS; i++) n += atomic_load(&inflight[i].n);
+  return n;
+}
 
 enum ctx_state { ST_NEW, ST_BODY, ST_ASYNC, ST_DONE };
 
@@ -84,20 +90,14 @@ struct metric_cell {
 };
 
 /*
- * [METRIC_SHARDS][(nroutes+1) * NSTATUS]: each thread counts in its own shard, so the HTTP threads do not
- * pass one cache line back and forth on every request; /metrics adds the shards up. Shards nobody uses
- * are never touched (calloc'ed pages stay unmapped).
+ * [ARMOR_SHARDS][(nroutes+1) * NSTATUS]: each thread counts in its own shard (armor_shard); /metrics adds the
+ * shards up. Shards nobody uses are never touched (calloc'ed pages stay unmapped).
  */
-#define METRIC_SHARDS 8
+#define METRIC_SHARDS ARMOR_SHARDS
 static struct metric_cell *metrics;
 static size_t metric_routes, metric_cells;
-static atomic_uint metric_next_shard;
 
-static struct metric_cell *my_shard(void) {
-  static _Thread_local int shard = -1;
-  if (shard < 0) shard = (int)(atomic_fetch_add(&metric_next_shard, 1) % METRIC_SHARDS);
-  return metrics + (size_t)shard * metric_cells;
-}
+static struct metric_cell *my_shard(void) { return metrics + (size_t)armor_shard() * metric_cells; }
 
 /* One cell's figures, added up over the shards; false (the rest not read) when it counted nothing. */
 struct cell_total {
@@ -424,21 +424,30 @@ static void set_client_ip(struct ctx *c) {
 /*
  * Kept responses. libmicrohttpd's manual suggests one response object per kind of answer, queued as often as
  * needed, over one object per request: creating a response, adding its four headers (a calloc and two strdups
- * each) and destroying it was ~4,500 instructions of a /health request's ~13,000. An answer with a static body
- * and only the standard headers (/health, /openapi.json) is such a kind, but for its X-Request-Id and Date.
+ * each) and destroying it was ~4,500 instructions of a /health request's ~13,000. Answers of one shape (the same
+ * status-independent headers, content type and body length) are such a kind, apart from their X-Request-Id, their
+ * Date and, for a generated body, the body bytes: /health and /openapi.json (static bodies, never copied), and
+ * repeated answers such as the introspection of one token (copied into the kept response's own buffer).
+ *
  * Each HTTP thread keeps a few of them. One that is queued is busy until its request completes (the completion
  * callback runs on the connection's own thread, before libmicrohttpd drops its reference), and only an idle one
- * gets its X-Request-Id replaced, and its Date once a second (a Date of ours also spares libmicrohttpd its own
- * gmtime per answer). A thread's responses are destroyed when the thread ends.
+ * is changed: its X-Request-Id replaced, its body bytes overwritten, its Date once a second (a Date of ours also
+ * spares libmicrohttpd its own gmtime per answer). A thread's responses are destroyed when the thread ends.
  */
 #define REUSE_SLOTS 8
+#define REUSE_MAX_BODY 4096 /* larger generated bodies are not copied */
+#define REUSE_MAX_EXTRA 192 /* bytes of the route's own headers ("name\0value\0" pairs) a kept response holds */
 struct reuse {
   struct MHD_Response *resp;
-  const void *body;
+  const void *body; /* the static body, or NULL: then `copy` is the response's own buffer */
+  char *copy;
   size_t len;
   const char *ctype;
   bool no_store, hsts;
   bool busy;
+  int nextra;
+  size_t extra_len;
+  char extra[REUSE_MAX_EXTRA];
   int64_t date_sec;
   char request_id[65];
 };
@@ -453,7 +462,10 @@ static pthread_once_t reuse_once = PTHREAD_ONCE_INIT;
 
 static void reuse_drop(struct reuse *u) {
   if (u->resp) MHD_destroy_response(u->resp);
-  memset(u, 0, sizeof *u);
+  free(u->copy);
+  memset(u, 0, offsetof(struct reuse, extra));
+  u->date_sec = 0;
+  u->request_id[0] = 0;
 }
 
 static void reuse_free(void *p) {
@@ -490,17 +502,44 @@ static void http_date(int64_t t, char out[32]) {
   memcpy(o, " GMT", 5);
 }
 
+/* The route's own headers as "name\0value\0" pairs; false when they do not fit a kept response. */
+static bool extra_pack(const struct armor_req *r, char *out, size_t *len) {
+  size_t n = 0;
+  for (int i = 0; i < r->nresp_headers; i++) {
+    size_t a = strlen(r->resp_headers[i].name) + 1, b = strlen(r->resp_headers[i].value) + 1;
+    if (n + a + b > REUSE_MAX_EXTRA) return false;
+    memcpy(out + n, r->resp_headers[i].name, a);
+    memcpy(out + n + a, r->resp_headers[i].value, b);
+    n += a + b;
+  }
+  *len = n;
+  return true;
+}
+
+static bool reuse_matches(const struct reuse *t, const struct armor_req *r, bool no_store, const char *extra,
+                          size_t extra_len) {
+  return t->resp && !t->busy && t->len == r->resp_len && t->body == r->resp_static && t->no_store == no_store &&
+         t->hsts == r->tls && t->nextra == r->nresp_headers && t->extra_len == extra_len &&
+         (t->ctype == r->content_type || !strcmp(t->ctype, r->content_type)) && !memcmp(t->extra, extra, extra_len);
+}
+
 static struct MHD_Response *reuse_build(struct reuse *u) {
-  struct MHD_Response *resp = MHD_create_response_from_buffer(u->len, (void *)u->body, MHD_RESPMEM_PERSISTENT);
+  const void *body = u->body ? u->body : u->copy;
+  struct MHD_Response *resp = MHD_create_response_from_buffer(u->len, (void *)body, MHD_RESPMEM_PERSISTENT);
   if (!resp) return NULL;
   char date[32];
   u->date_sec = armor_time();
   http_date(u->date_sec, date);
   bool ok = MHD_add_response_header(resp, "Date", date) == MHD_YES &&
             MHD_add_response_header(resp, "Content-Type", u->ctype) == MHD_YES &&
-            MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES &&
-            (!u->no_store || MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_YES) &&
-            (!u->hsts || MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000") == MHD_YES);
+            MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+  for (size_t i = 0; ok && i < u->extra_len;) {
+    const char *name = u->extra + i, *value = name + strlen(name) + 1;
+    ok = MHD_add_response_header(resp, name, value) == MHD_YES;
+    i = (size_t)(value - u->extra) + strlen(value) + 1;
+  }
+  ok = ok && (!u->no_store || MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_YES) &&
+       (!u->hsts || MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000") == MHD_YES);
   if (!ok) {
     MHD_destroy_response(resp);
     return NULL;
@@ -508,26 +547,33 @@ static struct MHD_Response *reuse_build(struct reuse *u) {
   return resp;
 }
 
-/* A kept response for this answer, with its X-Request-Id and Date set and marked busy; NULL to build one. */
+/*
+ * A kept response for this answer, with its body, X-Request-Id and Date set, marked busy; NULL to build one
+ * for this request alone.
+ */
 static struct reuse *reuse_take(const struct armor_req *r, bool no_store) {
+  bool copied = !r->resp_static;
+  if (!r->content_type || (copied && (!r->resp_body || !r->resp_keepable || r->resp_len > REUSE_MAX_BODY))) return NULL;
+  char extra[REUSE_MAX_EXTRA];
+  size_t extra_len;
+  if (!extra_pack(r, extra, &extra_len)) return NULL;
   struct reuse_set *s = &reuse_set;
   struct reuse *u = NULL, *empty = NULL;
-  for (int i = 0; i < REUSE_SLOTS; i++) {
+  for (int i = 0; i < REUSE_SLOTS && !u; i++) {
     struct reuse *t = &s->slot[i];
     if (!t->resp) {
       if (!empty) empty = t;
-    } else if (!t->busy && t->body == r->resp_static && t->len == r->resp_len && t->ctype == r->content_type &&
-               t->no_store == no_store && t->hsts == r->tls) {
+    } else if (reuse_matches(t, r, no_store, extra, extra_len)) {
       u = t;
-      break;
     }
   }
   if (!u) {
     if (!empty) {
-      /* All slots hold other answers: replace an idle one, in turn. */
+      /* All slots hold other answers: replace an idle one, in turn. A generated body replaces only another
+         generated one, so that answers of changing lengths do not push out the static ones. */
       for (int i = 0; i < REUSE_SLOTS && !empty; i++) {
         struct reuse *t = &s->slot[(s->next_evict + (unsigned)i) % REUSE_SLOTS];
-        if (!t->busy) empty = t;
+        if (!t->busy && (!copied || !t->body)) empty = t;
       }
       s->next_evict++;
       if (!empty) return NULL;
@@ -541,15 +587,24 @@ static struct reuse *reuse_take(const struct armor_req *r, bool no_store) {
     u = empty;
     u->body = r->resp_static;
     u->len = r->resp_len;
+    if (copied) {
+      u->copy = malloc(u->len ? u->len : 1);
+      if (!u->copy) return NULL;
+      memcpy(u->copy, r->resp_body, u->len);
+    }
     u->ctype = r->content_type;
     u->no_store = no_store;
     u->hsts = r->tls;
+    u->nextra = r->nresp_headers;
+    u->extra_len = extra_len;
+    memcpy(u->extra, extra, extra_len);
     u->resp = reuse_build(u);
     if (!u->resp) {
       reuse_drop(u);
       return NULL;
     }
   } else {
+    if (copied) memcpy(u->copy, r->resp_body, u->len);
     int64_t now = armor_time();
     if (now != u->date_sec) {
       char date[32];
@@ -576,17 +631,21 @@ static enum MHD_Result send_reply(struct ctx *c) {
   struct armor_req *r = &c->req;
   if (!r->replied) armor_reply_error(r, 500, "INTERNAL", "Internal error", NULL);
   bool raw = r->route && (r->route->flags & ROUTE_RAW);
-  if (r->resp_static && r->content_type && !r->nresp_headers) {
-    struct reuse *u = reuse_take(r, !raw);
-    if (u) {
-      enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)r->status, u->resp);
-      if (ret == MHD_YES)
-        c->reused = u;
-      else
-        u->busy = false;
-      c->state = ST_DONE;
-      return ret;
-    }
+  bool have_cc = false;
+  for (int i = 0; i < r->nresp_headers && !have_cc; i++)
+    have_cc = armor_streq_ci(r->resp_headers[i].name, "Cache-Control");
+  bool no_store = !raw && !have_cc;
+  struct reuse *u = reuse_take(r, no_store);
+  if (u) {
+    armor_free(r->resp_body); /* copied into the kept response */
+    r->resp_body = NULL;
+    enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)r->status, u->resp);
+    if (ret == MHD_YES)
+      c->reused = u;
+    else
+      u->busy = false;
+    c->state = ST_DONE;
+    return ret;
   }
   struct MHD_Response *resp;
   if (r->resp_body) {
@@ -601,12 +660,9 @@ static enum MHD_Result send_reply(struct ctx *c) {
   if (r->content_type) MHD_add_response_header(resp, "Content-Type", r->content_type);
   MHD_add_response_header(resp, "X-Request-Id", r->request_id);
   MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-  bool have_cc = false;
-  for (int i = 0; i < r->nresp_headers; i++) {
+  for (int i = 0; i < r->nresp_headers; i++)
     MHD_add_response_header(resp, r->resp_headers[i].name, r->resp_headers[i].value);
-    if (armor_streq_ci(r->resp_headers[i].name, "Cache-Control")) have_cc = true;
-  }
-  if (!raw && !have_cc) MHD_add_response_header(resp, "Cache-Control", "no-store");
+  if (no_store) MHD_add_response_header(resp, "Cache-Control", "no-store");
   if (r->tls) MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
   enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)r->status, resp);
   MHD_destroy_response(resp);
@@ -892,7 +948,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     c = armor_malloc(sizeof *c);
     memset(c, 0, sizeof *c);
     *con_cls = c;
-    atomic_fetch_add(&inflight, 1);
+    atomic_fetch_add_explicit(&inflight[armor_shard()].n, 1, memory_order_relaxed);
     c->conn = conn;
     c->start_us = armor_now_us();
     c->route_index = (size_t)-1;
@@ -1061,7 +1117,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
   armor_arena_free(r->arena);
   armor_free(c);
   *con_cls = NULL;
-  atomic_fetch_sub(&inflight, 1);
+  atomic_fetch_sub_explicit(&inflight[armor_shard()].n, 1, memory_order_release);
 }
 
 /* MHD's own errors (e.g. malformed request lines) go to our log, not stderr. */

@@ -24,12 +24,21 @@
 
 /* ================================================================ metrics */
 
-static atomic_ullong counters[OAUTH_M_COUNT];
+/* One row per shard (armor_shard), each on its own cache lines. */
+static struct { _Alignas(64) atomic_ullong n[OAUTH_M_COUNT]; } counters[ARMOR_SHARDS];
 
-void armor_oauth_count(enum armor_oauth_counter c) { atomic_fetch_add_explicit(&counters[c], 1, memory_order_relaxed); }
+void armor_oauth_count(enum armor_oauth_counter c) {
+  atomic_fetch_add_explicit(&counters[armor_shard()].n[c], 1, memory_order_relaxed);
+}
+
+static unsigned long long counter_total(enum armor_oauth_counter c) {
+  unsigned long long n = 0;
+  for (int i = 0; i < ARMOR_SHARDS; i++) n += atomic_load_explicit(&counters[i].n[c], memory_order_relaxed);
+  return n;
+}
 
 static void metrics(struct armor_buf *b) {
-#define C(i) (unsigned long long)atomic_load(&counters[i])
+#define C(i) counter_total(i)
   armor_buf_printf(b,
                    "# HELP armor_oauth_tokens_issued_total OAuth token responses issued, by grant.\n"
                    "# TYPE armor_oauth_tokens_issued_total counter\n"
