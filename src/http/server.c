@@ -19,7 +19,6 @@
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -93,7 +92,6 @@ struct metric_cell {
  * [ARMOR_SHARDS][(nroutes+1) * NSTATUS]: each thread counts in its own shard (armor_shard); /metrics adds the
  * shards up. Shards nobody uses are never touched (calloc'ed pages stay unmapped).
  */
-#define METRIC_SHARDS ARMOR_SHARDS
 static struct metric_cell *metrics;
 static size_t metric_routes, metric_cells;
 
@@ -106,10 +104,10 @@ struct cell_total {
 
 static bool cell_total(size_t i, struct cell_total *t) {
   memset(t, 0, sizeof *t);
-  for (size_t k = 0; k < METRIC_SHARDS; k++)
+  for (size_t k = 0; k < ARMOR_SHARDS; k++)
     t->count += atomic_load_explicit(&metrics[k * metric_cells + i].count, memory_order_relaxed);
   if (!t->count) return false;
-  for (size_t k = 0; k < METRIC_SHARDS; k++) {
+  for (size_t k = 0; k < ARMOR_SHARDS; k++) {
     const struct metric_cell *c = &metrics[k * metric_cells + i];
     t->sum_us += atomic_load_explicit(&c->sum_us, memory_order_relaxed);
     for (size_t b = 0; b < NBUCKET; b++) t->buckets[b] += atomic_load_explicit(&c->buckets[b], memory_order_relaxed);
@@ -445,7 +443,6 @@ struct reuse {
   const char *ctype;
   bool no_store, hsts;
   bool busy;
-  int nextra;
   size_t extra_len;
   char extra[REUSE_MAX_EXTRA];
   int64_t date_sec;
@@ -462,10 +459,8 @@ static pthread_once_t reuse_once = PTHREAD_ONCE_INIT;
 
 static void reuse_drop(struct reuse *u) {
   if (u->resp) MHD_destroy_response(u->resp);
-  free(u->copy);
-  memset(u, 0, offsetof(struct reuse, extra));
-  u->date_sec = 0;
-  u->request_id[0] = 0;
+  armor_free(u->copy);
+  memset(u, 0, sizeof *u);
 }
 
 static void reuse_free(void *p) {
@@ -475,31 +470,25 @@ static void reuse_free(void *p) {
 
 static void reuse_key_init(void) { pthread_key_create(&reuse_key, reuse_free); }
 
-/* IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT". */
+/* IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT" (the C locale's day and month names). */
 static void http_date(int64_t t, char out[32]) {
-  static const char days[] = "SunMonTueWedThuFriSat", months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
   time_t tt = (time_t)t;
   struct tm tm;
   gmtime_r(&tt, &tm);
-  int year = tm.tm_year + 1900;
-  const int two[] = {tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec};
-  char *o = out;
-  memcpy(o, days + 3 * tm.tm_wday, 3);
-  memcpy(o + 3, ", ", 2);
-  o += 5;
-  *o++ = (char)('0' + two[0] / 10);
-  *o++ = (char)('0' + two[0] % 10);
-  *o++ = ' ';
-  memcpy(o, months + 3 * tm.tm_mon, 3);
-  o += 3;
-  *o++ = ' ';
-  for (int d = 1000; d; d /= 10) *o++ = (char)('0' + year / d % 10);
-  for (int i = 1; i < 4; i++) {
-    *o++ = i == 1 ? ' ' : ':';
-    *o++ = (char)('0' + two[i] / 10);
-    *o++ = (char)('0' + two[i] % 10);
-  }
-  memcpy(o, " GMT", 5);
+  strftime(out, 32, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+}
+
+/* The headers every answer carries but X-Request-Id (and Date, which libmicrohttpd adds unless a kept response
+   has its own): content type, nosniff, the route's own, no-store, HSTS. Each is added even when one before it was
+   refused; false when any was. */
+static bool add_headers(struct MHD_Response *resp, const struct armor_req *r, bool no_store) {
+  bool ok = !r->content_type || MHD_add_response_header(resp, "Content-Type", r->content_type) == MHD_YES;
+  ok &= MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
+  for (int i = 0; i < r->nresp_headers; i++)
+    ok &= MHD_add_response_header(resp, r->resp_headers[i].name, r->resp_headers[i].value) == MHD_YES;
+  if (no_store) ok &= MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_YES;
+  if (r->tls) ok &= MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000") == MHD_YES;
+  return ok;
 }
 
 /* The route's own headers as "name\0value\0" pairs; false when they do not fit a kept response. */
@@ -519,28 +508,19 @@ static bool extra_pack(const struct armor_req *r, char *out, size_t *len) {
 static bool reuse_matches(const struct reuse *t, const struct armor_req *r, bool no_store, const char *extra,
                           size_t extra_len) {
   return t->resp && !t->busy && t->len == r->resp_len && t->body == r->resp_static && t->no_store == no_store &&
-         t->hsts == r->tls && t->nextra == r->nresp_headers && t->extra_len == extra_len &&
+         t->hsts == r->tls && t->extra_len == extra_len &&
          (t->ctype == r->content_type || !strcmp(t->ctype, r->content_type)) && !memcmp(t->extra, extra, extra_len);
 }
 
-static struct MHD_Response *reuse_build(struct reuse *u) {
+/* The kept response for r's answer: the body (static, or u's copy), Date and the headers of add_headers. */
+static struct MHD_Response *reuse_build(struct reuse *u, const struct armor_req *r) {
   const void *body = u->body ? u->body : u->copy;
   struct MHD_Response *resp = MHD_create_response_from_buffer(u->len, (void *)body, MHD_RESPMEM_PERSISTENT);
   if (!resp) return NULL;
   char date[32];
   u->date_sec = armor_time();
   http_date(u->date_sec, date);
-  bool ok = MHD_add_response_header(resp, "Date", date) == MHD_YES &&
-            MHD_add_response_header(resp, "Content-Type", u->ctype) == MHD_YES &&
-            MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
-  for (size_t i = 0; ok && i < u->extra_len;) {
-    const char *name = u->extra + i, *value = name + strlen(name) + 1;
-    ok = MHD_add_response_header(resp, name, value) == MHD_YES;
-    i = (size_t)(value - u->extra) + strlen(value) + 1;
-  }
-  ok = ok && (!u->no_store || MHD_add_response_header(resp, "Cache-Control", "no-store") == MHD_YES) &&
-       (!u->hsts || MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000") == MHD_YES);
-  if (!ok) {
+  if (MHD_add_response_header(resp, "Date", date) != MHD_YES || !add_headers(resp, r, u->no_store)) {
     MHD_destroy_response(resp);
     return NULL;
   }
@@ -588,17 +568,15 @@ static struct reuse *reuse_take(const struct armor_req *r, bool no_store) {
     u->body = r->resp_static;
     u->len = r->resp_len;
     if (copied) {
-      u->copy = malloc(u->len ? u->len : 1);
-      if (!u->copy) return NULL;
+      u->copy = armor_malloc(u->len);
       memcpy(u->copy, r->resp_body, u->len);
     }
     u->ctype = r->content_type;
     u->no_store = no_store;
     u->hsts = r->tls;
-    u->nextra = r->nresp_headers;
     u->extra_len = extra_len;
     memcpy(u->extra, extra, extra_len);
-    u->resp = reuse_build(u);
+    u->resp = reuse_build(u, r);
     if (!u->resp) {
       reuse_drop(u);
       return NULL;
@@ -657,13 +635,8 @@ static enum MHD_Result send_reply(struct ctx *c) {
     resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
   }
   if (!resp) return MHD_NO;
-  if (r->content_type) MHD_add_response_header(resp, "Content-Type", r->content_type);
   MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-  MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff");
-  for (int i = 0; i < r->nresp_headers; i++)
-    MHD_add_response_header(resp, r->resp_headers[i].name, r->resp_headers[i].value);
-  if (no_store) MHD_add_response_header(resp, "Cache-Control", "no-store");
-  if (r->tls) MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000");
+  add_headers(resp, r, no_store);
   enum MHD_Result ret = MHD_queue_response(c->conn, (unsigned)r->status, resp);
   MHD_destroy_response(resp);
   c->state = ST_DONE;
@@ -1197,7 +1170,7 @@ int armor_http_start(const struct armor_http_opts *o, char *err, size_t errlen) 
   armor_router_init();
   metric_routes = armor_routes_count();
   metric_cells = (metric_routes + 1) * NSTATUS;
-  if (!metrics) metrics = armor_calloc(METRIC_SHARDS * metric_cells, sizeof *metrics);
+  if (!metrics) metrics = armor_calloc(ARMOR_SHARDS * metric_cells, sizeof *metrics);
   unsigned char rb[4];
   randombytes_buf(rb, sizeof rb);
   armor_hex(rb, sizeof rb, reqid_prefix);
